@@ -1,0 +1,126 @@
+"""Sequence encoders: one adapter over any Hugging Face encoder, plus small built-in NT/ESM-style configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqchat.tokenization import get_sequence_tokenizer
+
+# Small ESM-architecture encoders (rotary positions) that the project pretrains itself; the real
+# Nucleotide Transformer v2 / ESM-2 checkpoints share these vocabularies and load through the same path.
+BUILTIN_ENCODERS: dict[str, dict[str, Any]] = {
+    "nt-small": dict(
+        tokenizer="nt_6mer",
+        config=dict(
+            model_type="esm", vocab_size=4107, hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
+            intermediate_size=1024, max_position_embeddings=1026, position_embedding_type="rotary",
+            pad_token_id=1, mask_token_id=2, token_dropout=False, emb_layer_norm_before=False,
+            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5,
+        ),
+    ),
+    "esm-small": dict(
+        tokenizer="esm_residue",
+        config=dict(
+            model_type="esm", vocab_size=33, hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
+            intermediate_size=1024, max_position_embeddings=1026, position_embedding_type="rotary",
+            pad_token_id=1, mask_token_id=32, token_dropout=False, emb_layer_norm_before=False,
+            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5,
+        ),
+    ),
+    # tiny variants for fast tests
+    "nt-tiny": dict(
+        tokenizer="nt_6mer",
+        config=dict(
+            model_type="esm", vocab_size=4107, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=64, max_position_embeddings=1026, position_embedding_type="rotary",
+            pad_token_id=1, mask_token_id=2, token_dropout=False, emb_layer_norm_before=False,
+        ),
+    ),
+    "esm-tiny": dict(
+        tokenizer="esm_residue",
+        config=dict(
+            model_type="esm", vocab_size=33, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=48, max_position_embeddings=1026, position_embedding_type="rotary",
+            pad_token_id=1, mask_token_id=32, token_dropout=False, emb_layer_norm_before=False,
+        ),
+    ),
+}  # fmt: skip
+
+
+def encoder_hf_config(spec: dict[str, Any]):
+    """The Hugging Face config of an encoder spec (built-in name, embedded config, or a checkpoint)."""
+    from transformers import AutoConfig
+
+    if spec.get("hf_config"):
+        cfg = dict(spec["hf_config"])
+        return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    if spec["source"] in BUILTIN_ENCODERS:
+        cfg = dict(BUILTIN_ENCODERS[spec["source"]]["config"])
+        return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    return AutoConfig.from_pretrained(spec["source"])
+
+
+def build_encoder_model(spec: dict[str, Any], load_weights: bool = True) -> nn.Module:
+    """Instantiate the encoder: random init from a config, or pretrained weights from a folder/hub id."""
+    from transformers import AutoModel
+
+    remote = bool(spec.get("trust_remote_code", False))
+    if load_weights and spec["source"] not in BUILTIN_ENCODERS:
+        model = AutoModel.from_pretrained(spec["source"], trust_remote_code=remote)
+    else:
+        model = AutoModel.from_config(encoder_hf_config(spec), trust_remote_code=remote)
+    # a pooler head is never used; dropping it keeps DDP from waiting on gradients that never come
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+class SequenceEncoder(nn.Module):
+    """Runs a Hugging Face encoder over tokenized windows and returns per-window hidden states."""
+
+    def __init__(self, model: nn.Module, tokenizer_name: str, window: int, overlap: int):
+        super().__init__()
+        self.model = model
+        self.tokenizer = get_sequence_tokenizer(tokenizer_name)
+        self.window = window
+        self.overlap = overlap
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the encoder's hidden states."""
+        return self.model.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(windows, tokens) ids → (windows, tokens, hidden) last hidden states."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def gather_sequences(
+    hidden: torch.Tensor,
+    content_mask: torch.Tensor,
+    window_to_seq: torch.Tensor,
+    num_sequences: int,
+    pool_windows: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate (or mean-pool per window) the windows of each sequence → padded (S, L, H) and mask."""
+    if pool_windows:
+        m = content_mask.unsqueeze(-1).to(hidden.dtype)
+        per_window = [(hidden * m).sum(1) / m.sum(1).clamp(min=1)]  # (W, H)
+        pieces = [per_window[0][window_to_seq == s] for s in range(num_sequences)]
+    else:
+        pieces = [hidden[window_to_seq == s][content_mask[window_to_seq == s]] for s in range(num_sequences)]
+    return pad_pieces(pieces, hidden)
+
+
+def pad_pieces(pieces: list[torch.Tensor], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a list of (L_i, H) tensors into (S, L, H) with a boolean mask."""
+    longest = max(p.shape[0] for p in pieces)
+    out = like.new_zeros(len(pieces), longest, like.shape[-1])
+    mask = torch.zeros(len(pieces), longest, dtype=torch.bool, device=like.device)
+    for i, p in enumerate(pieces):
+        out[i, : p.shape[0]] = p
+        mask[i, : p.shape[0]] = True
+    return out, mask

@@ -1,0 +1,361 @@
+"""SeqChatForConditionalGeneration: encoders → projector → scattered into a chat decoder's prompt."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from seqchat.config import SeqChatConfig
+from seqchat.decoders import load_decoder, load_tokenizer
+from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model, pad_pieces
+from seqchat.errors import SeqChatInputError
+from seqchat.processor import IGNORE_INDEX, SeqChatProcessor
+from seqchat.projectors import build_projector
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+def _build_decoder(config: SeqChatConfig) -> nn.Module:
+    if config.decoder_config is not None:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        cfg = dict(config.decoder_config)
+        return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
+    return load_decoder(config.decoder)
+
+
+class SeqChatForConditionalGeneration(nn.Module):
+    """A chat decoder that reads sequences through per-modality encoders and a projector."""
+
+    def __init__(self, config: SeqChatConfig, tokenizer: Any | None = None, encoders_from_config: set[str] = frozenset()):
+        super().__init__()
+        self.config = config
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_source)
+        self.processor = SeqChatProcessor(tokenizer, config)
+        self.decoder = _build_decoder(config)
+        dec_dim = self.decoder.get_input_embeddings().embedding_dim
+        self.encoders = nn.ModuleDict()
+        self.projectors = nn.ModuleDict()
+        for name, spec in config.encoders.items():
+            model = build_encoder_model(spec, load_weights=name not in encoders_from_config)
+            self.encoders[name] = SequenceEncoder(model, spec["tokenizer"], spec["window"], spec["overlap"])
+            self.projectors[name] = build_projector(config.projector, self.encoders[name].hidden_size, dec_dim)
+        self.encoder_cache: OrderedDict[tuple[str, bool], torch.Tensor] = OrderedDict()
+        self.encoder_cache_size = 512
+        self.apply_freezing()
+
+    # ---- freezing -----------------------------------------------------------------------------
+    def apply_freezing(self) -> None:
+        """Decoder frozen (LoRA adapters trainable if configured), encoders per config, projectors trainable."""
+        self.decoder.requires_grad_(not self.config.freeze_decoder)
+        if self.config.lora:
+            from peft import LoraConfig, get_peft_model
+
+            lora = self.config.lora
+            self.decoder = get_peft_model(
+                self.decoder,
+                LoraConfig(
+                    r=lora.get("r", 8), lora_alpha=lora.get("alpha", 16), lora_dropout=lora.get("dropout", 0.05),
+                    target_modules=lora.get("target_modules", ["q_proj", "v_proj"]), task_type="CAUSAL_LM",
+                ),
+            )  # fmt: skip
+        self.encoders.requires_grad_(not self.config.freeze_encoders)
+        self.projectors.requires_grad_(True)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimizer updates."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ---- embedding ----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Device of the decoder."""
+        return self.decoder.get_input_embeddings().weight.device
+
+    def _encode_pieces(self, name: str, d: dict[str, Any], max_windows: int = 64) -> list[torch.Tensor]:
+        """Per unique sequence: its content-token embeddings (or one vector per window when pooling)."""
+        pool = self.projectors[name].pool_windows
+        use_cache = not torch.is_grad_enabled()
+        keys = d["keys"]
+        pieces: list[torch.Tensor | None] = [
+            self.encoder_cache.get((k, pool)) if use_cache else None for k in keys
+        ]
+        todo = [i for i, p in enumerate(pieces) if p is None]
+        if todo:
+            dev = self.device
+            w2s = d["window_to_seq"]
+            sel = torch.isin(w2s, torch.tensor(todo))
+            ids, att, content = d["input_ids"][sel], d["attention_mask"][sel], d["content_mask"][sel]
+            w2s = w2s[sel]
+            hidden = torch.cat([
+                self.encoders[name](ids[i : i + max_windows].to(dev), att[i : i + max_windows].to(dev))
+                for i in range(0, ids.shape[0], max_windows)
+            ])  # fmt: skip
+            content = content.to(dev)
+            for i in todo:
+                h, c = hidden[w2s == i], content[w2s == i]
+                if pool:
+                    m = c.unsqueeze(-1).to(h.dtype)
+                    pieces[i] = (h * m).sum(1) / m.sum(1).clamp(min=1)
+                else:
+                    pieces[i] = h[c]
+                if use_cache:
+                    self.encoder_cache[(keys[i], pool)] = pieces[i]
+                    while len(self.encoder_cache) > self.encoder_cache_size:
+                        self.encoder_cache.popitem(last=False)
+        return pieces  # type: ignore[return-value]
+
+    def project_sequences(self, batch: dict[str, Any]) -> list[torch.Tensor]:
+        """One (n_tokens, decoder_dim) tensor per sequence reference, in placeholder order."""
+        occ = batch["occurrences"]
+        if not occ:
+            return []
+        pieces = {name: self._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
+        emb = self.decoder.get_input_embeddings()
+        q_ids = batch["question_ids"].to(self.device)
+        q_mask = batch["question_mask"].to(self.device)
+        out: list[torch.Tensor | None] = [None] * len(occ)
+        for name in dict.fromkeys(e for e, _ in occ):
+            idx = [i for i, (e, _) in enumerate(occ) if e == name]
+            group = [pieces[name][occ[i][1]] for i in idx]
+            seq, mask = pad_pieces(group, group[0])
+            proj = self.projectors[name]
+            question = emb(q_ids[idx]) if proj.needs_question else None
+            y = proj(seq, mask, question, q_mask[idx])
+            for j, i in enumerate(idx):
+                out[i] = y[j, : group[j].shape[0]] if proj.pool_windows else y[j]
+        return out  # type: ignore[return-value]
+
+    def embed_inputs(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Decoder input embeddings with every placeholder run replaced by its projected sequence."""
+        ids = batch["input_ids"].to(self.device)
+        is_ph = ids == self.processor.placeholder_id
+        # the placeholder id lies past the decoder vocabulary: never look it up (ChatNT clamped it silently)
+        embeds = self.decoder.get_input_embeddings()(ids.masked_fill(is_ph, self.processor.tokenizer.pad_token_id))
+        vectors = self.project_sequences(batch)
+        if vectors:
+            flat = torch.cat(vectors).to(embeds.dtype)
+            if flat.shape[0] != int(is_ph.sum()):
+                raise SeqChatInputError(f"{int(is_ph.sum())} placeholder tokens but {flat.shape[0]} sequence vectors")
+            embeds = embeds.masked_scatter(is_ph.unsqueeze(-1).expand_as(embeds), flat)
+        elif is_ph.any():
+            raise SeqChatInputError("placeholder tokens found but no sequences were given")
+        return embeds
+
+    # ---- forward / loss -----------------------------------------------------------------------
+    @staticmethod
+    def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+        """Positions that skip left padding."""
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def forward(self, batch: dict[str, Any], return_logits: bool = False) -> dict[str, torch.Tensor]:
+        """Cross-entropy on answer tokens only; logits on request."""
+        embeds = self.embed_inputs(batch)
+        att = batch["attention_mask"].to(self.device)
+        hidden = self.decoder.get_decoder()(
+            inputs_embeds=embeds, attention_mask=att, position_ids=self.position_ids(att), use_cache=False
+        ).last_hidden_state
+        head = self.decoder.get_output_embeddings()
+        out: dict[str, torch.Tensor] = {}
+        labels = batch.get("labels")
+        if labels is not None:
+            target = labels[:, 1:].to(self.device)
+            keep = target != IGNORE_INDEX
+            # the vocabulary projection only where there is an answer token to predict (saves most of the time)
+            logits = head(hidden[:, :-1][keep])
+            out["loss"] = nn.functional.cross_entropy(logits.float(), target[keep], reduction="mean")
+            out["num_tokens"] = keep.sum()
+        if return_logits:
+            out["logits"] = head(hidden)
+        return out
+
+    # ---- generation ---------------------------------------------------------------------------
+    def _stop_ids(self) -> set[int]:
+        eos = self.processor.tokenizer.eos_token_id
+        return {self.processor.end_of_turn_ids[0]} | ({eos} if eos is not None else set())
+
+    @torch.no_grad()
+    def generate(
+        self,
+        batch: dict[str, Any],
+        max_new_tokens: int = 128,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        use_cache: bool = True,
+        streamer: Callable[[int], None] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """Greedy (or sampled) decoding; with use_cache=False every step recomputes the whole window (ChatNT)."""
+        if batch["input_ids"].shape[0] > 1 and batch["attention_mask"][:, -1].min() == 0:
+            raise ValueError("batched generation needs left padding: process with padding_side='left'")
+        embeds = self.embed_inputs(batch)
+        att = batch["attention_mask"].to(self.device)
+        emb = self.decoder.get_input_embeddings()
+        stop = self._stop_ids()
+        n = embeds.shape[0]
+        done = torch.zeros(n, dtype=torch.bool, device=self.device)
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        cache = None
+        step_embeds, step_pos = embeds, self.position_ids(att)
+        for _ in range(max_new_tokens):
+            out = self.decoder(
+                inputs_embeds=step_embeds, attention_mask=att, position_ids=step_pos,
+                past_key_values=cache, use_cache=use_cache,
+            )  # fmt: skip
+            logits = out.logits[:, -1].float()
+            nxt = self._pick(logits, do_sample, temperature, top_p, generator)
+            nxt = torch.where(done, torch.full_like(nxt, self.processor.tokenizer.pad_token_id), nxt)
+            for b in range(n):
+                if not done[b]:
+                    t = int(nxt[b])
+                    if t in stop:
+                        done[b] = True
+                    else:
+                        tokens[b].append(t)
+                        if streamer is not None and n == 1:
+                            streamer(t)
+            if bool(done.all()):
+                break
+            new_pos = step_pos[:, -1:] + 1
+            att = torch.cat([att, torch.ones_like(att[:, :1])], dim=1)
+            if use_cache:
+                cache = out.past_key_values
+                step_embeds, step_pos = emb(nxt[:, None]), new_pos
+            else:
+                embeds = torch.cat([embeds, emb(nxt[:, None])], dim=1)
+                step_embeds, step_pos = embeds, self.position_ids(att)
+        return tokens
+
+    @staticmethod
+    def _pick(logits, do_sample, temperature, top_p, generator) -> torch.Tensor:
+        if not do_sample:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / max(temperature, 1e-5), -1)
+        if top_p < 1.0:
+            sorted_p, order = probs.sort(-1, descending=True)
+            cut = sorted_p.cumsum(-1) - sorted_p > top_p
+            sorted_p = sorted_p.masked_fill(cut, 0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    # ---- candidate scoring --------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, batch: dict[str, Any], candidates: list[str]) -> dict[str, torch.Tensor]:
+        """Mean token log-likelihood and perplexity of each candidate answer after one prompt.
+
+        The prompt (processed with add_generation_prompt=True, batch of one) runs once; its KV cache is
+        repeated across all candidates, which are scored together in one padded pass.
+        """
+        if batch["input_ids"].shape[0] != 1:
+            raise ValueError("score takes one prompt at a time")
+        if not candidates:
+            raise SeqChatInputError("score needs at least one candidate answer")
+        tok = self.processor.tokenizer
+        # candidates end with the end-of-turn token, as answers do in training: a complete answer is scored
+        cand = [tok(c, add_special_tokens=False)["input_ids"] + self.processor.end_of_turn_ids for c in candidates]
+        att = batch["attention_mask"].to(self.device)
+        out = self.decoder(
+            inputs_embeds=self.embed_inputs(batch), attention_mask=att, position_ids=self.position_ids(att),
+            use_cache=True,
+        )  # fmt: skip
+        first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)  # (1, V)
+        cache = out.past_key_values
+        n, longest = len(cand), max(len(c) for c in cand)
+        ids = torch.full((n, longest), tok.pad_token_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((n, longest), dtype=torch.long, device=self.device)
+        for i, c in enumerate(cand):
+            ids[i, : len(c)] = torch.tensor(c)
+            mask[i, : len(c)] = 1
+        cache.batch_repeat_interleave(n)
+        pos = int(self.position_ids(att)[0, -1]) + 1 + torch.arange(longest, device=self.device)
+        out2 = self.decoder(
+            input_ids=ids, attention_mask=torch.cat([att.expand(n, -1), mask], dim=1),
+            position_ids=pos.expand(n, -1), past_key_values=cache, use_cache=True,
+        )  # fmt: skip
+        logp = torch.log_softmax(out2.logits[:, :-1].float(), -1)  # predicts candidate tokens 2..L
+        token_logp = torch.cat(
+            [first_logp.expand(n, -1).gather(1, ids[:, :1]), logp.gather(2, ids[:, 1:, None]).squeeze(-1)], dim=1
+        )
+        token_logp = token_logp * mask
+        mean = token_logp.sum(1) / mask.sum(1)
+        return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": mask.sum(1)}
+
+    # ---- convenience --------------------------------------------------------------------------
+    def chat(
+        self, messages: list[dict[str, str]], sequences: Any = None, max_new_tokens: int = 128, **kwargs: Any
+    ) -> str:
+        """Answer the last user turn of one conversation."""
+        self.eval()
+        batch = self.processor(messages, sequences, add_generation_prompt=True, padding_side="left")
+        tokens = self.generate(batch, max_new_tokens=max_new_tokens, **kwargs)[0]
+        return self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _always_saved(self, key: str) -> bool:
+        """Parts with no pretrained source to reload from: projectors and built-in-config encoders."""
+        if key.startswith("projectors."):
+            return True
+        if key.startswith("encoders."):
+            name = key.split(".")[1]
+            return self.config.encoders[name]["source"] in BUILTIN_ENCODERS or not self.config.freeze_encoders
+        return False
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Trainable parameters plus parts that cannot be rebuilt from a pretrained source."""
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in trainable or self._always_saved(k)}
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, shard_mb: int = 15) -> None:
+        """Write config.json and the trainable weights as safetensors shards (never pickle)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in self.trainable_state_dict().items()}
+        cfg = SeqChatConfig.from_dict(json.loads(json.dumps(self.config.to_dict())))
+        for name in cfg.encoders:
+            if any(k.startswith(f"encoders.{name}.") for k in state):
+                # saved encoder weights rebuild from this config; no pretraining folder needed at load
+                cfg.encoders[name]["hf_config"] = self.encoders[name].model.config.to_diff_dict()
+                cfg.encoders[name]["hf_config"]["model_type"] = self.encoders[name].model.config.model_type
+        cfg.save(d)
+        for old in d.glob("model*.safetensors"):
+            old.unlink()
+        shards: list[dict[str, torch.Tensor]] = [{}]
+        size = 0
+        for k, v in state.items():
+            nbytes = v.numel() * v.element_size()
+            if shards[-1] and size + nbytes > shard_mb * 1024 * 1024:
+                shards.append({})
+                size = 0
+            shards[-1][k] = v
+            size += nbytes
+        names = [WEIGHTS_NAME] if len(shards) == 1 else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+                                                          for i in range(len(shards))]  # fmt: skip
+        for name, shard in zip(names, shards, strict=True):
+            save_file(shard, str(d / name), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, tokenizer: Any | None = None) -> SeqChatForConditionalGeneration:
+        """Rebuild from a folder written by save_pretrained (base decoder/encoders from their sources)."""
+        d = Path(directory)
+        if not (d / "config.json").exists():
+            raise SeqChatInputError(f"'{d}' is not a seqchat model folder (no config.json)")
+        config = SeqChatConfig.from_file(d / "config.json")
+        state: dict[str, torch.Tensor] = {}
+        for f in sorted(d.glob("model*.safetensors")):
+            state.update(load_file(str(f)))
+        saved_encoders = {n for n in config.encoders if any(k.startswith(f"encoders.{n}.") for k in state)}
+        model = cls(config, tokenizer=tokenizer, encoders_from_config=saved_encoders)
+        own = model.state_dict()
+        unknown = [k for k in state if k not in own]
+        if unknown:
+            raise SeqChatInputError(f"'{d}': weights do not match the config (e.g. {unknown[:3]})")
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+        return model

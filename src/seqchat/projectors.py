@@ -1,0 +1,174 @@
+"""Projectors from encoder space to decoder embeddings: linear, mlp, perceiver and ChatNT's English-aware perceiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def segment_pool(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """Masked mean over k contiguous segments of each row's valid tokens: (S, L, H) → (S, k, H)."""
+    lengths = mask.sum(1).clamp(min=1)  # (S,)
+    pos = torch.arange(x.shape[1], device=x.device)
+    # each valid token i of a row with n tokens belongs to segment floor(i * k / n)
+    seg = (pos.unsqueeze(0) * k) // lengths.unsqueeze(1)  # (S, L)
+    weights = (seg.unsqueeze(1) == torch.arange(k, device=x.device).view(1, k, 1)) & mask.unsqueeze(1)
+    # rows shorter than k leave segments empty: let those copy the nearest token instead of staying zero
+    empty = weights.sum(-1) == 0  # (S, k)
+    if empty.any():
+        nearest = (torch.arange(k, device=x.device).unsqueeze(0) * lengths.unsqueeze(1)) // k  # (S, k)
+        fill = nn.functional.one_hot(nearest, x.shape[1]).bool() & mask.unsqueeze(1)
+        weights = torch.where(empty.unsqueeze(-1), fill, weights)
+    w = weights.to(x.dtype)
+    return (w @ x) / w.sum(-1, keepdim=True).clamp(min=1)
+
+
+class Projector(nn.Module):
+    """Base: K output vectors per sequence, no question, no per-window pooling."""
+
+    needs_question = False
+    pool_windows = False
+
+    @staticmethod
+    def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
+        """Placeholder tokens one sequence occupies in the prompt under this config."""
+        return int(spec.get("num_queries", 64))
+
+
+class LinearProjector(Projector):
+    """One linear map per token, then pooled into K vectors."""
+
+    def __init__(self, encoder_dim: int, decoder_dim: int, num_queries: int = 64, **_: Any):
+        super().__init__()
+        self.num_queries = num_queries
+        self.proj = nn.Linear(encoder_dim, decoder_dim)
+
+
+    def forward(self, seq: torch.Tensor, seq_mask: torch.Tensor, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, He) → (S, K, Hd)."""
+        return segment_pool(self.proj(seq), seq_mask, self.num_queries)
+
+
+class MLPProjector(Projector):
+    """Two-layer MLP per token; with window pooling (GeneChat) each encoder window becomes one vector."""
+
+    def __init__(
+        self, encoder_dim: int, decoder_dim: int, num_queries: int = 64, pool_windows: bool = False, **_: Any
+    ):
+        super().__init__()
+        self.num_queries = num_queries
+        self.pool_windows = pool_windows
+        self.net = nn.Sequential(
+            nn.Linear(encoder_dim, decoder_dim), nn.GELU(), nn.Linear(decoder_dim, decoder_dim)
+        )
+
+    @staticmethod
+    def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
+        """Placeholder tokens one sequence occupies in the prompt under this config."""
+        return num_windows if spec.get("pool_windows", False) else int(spec.get("num_queries", 64))
+
+    def forward(self, seq: torch.Tensor, seq_mask: torch.Tensor, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, He) → (S, K, Hd), or (S, windows, Hd) with window pooling (inputs already pooled)."""
+        y = self.net(seq)
+        return y if self.pool_windows else segment_pool(y, seq_mask, self.num_queries)
+
+
+class CrossAttention(nn.Module):
+    """Latents attend to [context; latents] with padding masked (q/k/v/out projections with biases)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True, bias=True)
+
+    def forward(self, latents: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        """Attend from latents (S, K, D) to context (S, C, D) where context_mask (S, C) marks valid tokens."""
+        kv = torch.cat([context, latents], dim=1)
+        keep = torch.cat([context_mask, context_mask.new_ones(latents.shape[:2])], dim=1)
+        out, _ = self.attn(latents, kv, kv, key_padding_mask=~keep, need_weights=False)
+        return out
+
+
+class PerceiverLayer(nn.Module):
+    """LN → cross-attn over [sequence; latents] → (LN → cross-attn over [question; latents]) → LN → MLP."""
+
+    def __init__(self, dim: int, heads: int, ffn_mult: int, english_aware: bool):
+        super().__init__()
+        self.norm_seq = nn.LayerNorm(dim)
+        self.seq_attn = CrossAttention(dim, heads)
+        self.english_aware = english_aware
+        if english_aware:
+            self.norm_q = nn.LayerNorm(dim)
+            self.q_attn = CrossAttention(dim, heads)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Linear(ffn_mult * dim, dim))
+
+    def forward(self, lat, seq, seq_mask, question=None, question_mask=None):
+        """One residual block over the latents."""
+        lat = lat + self.seq_attn(self.norm_seq(lat), seq, seq_mask)
+        if self.english_aware:
+            lat = lat + self.q_attn(self.norm_q(lat), question, question_mask)
+        return lat + self.ffn(self.norm_ffn(lat))
+
+
+class PerceiverProjector(Projector):
+    """K learned queries cross-attending to the sequence embeddings (Perceiver resampler)."""
+
+    english_aware = False
+
+    def __init__(
+        self,
+        encoder_dim: int,
+        decoder_dim: int,
+        num_queries: int = 64,
+        num_layers: int = 3,
+        num_heads: int = 8,
+        ffn_mult: int = 4,
+        **_: Any,
+    ):
+        super().__init__()
+        self.num_queries = num_queries
+        # ChatNT maps encoder width to decoder width first, then resamples in decoder space
+        self.input_proj = nn.Linear(encoder_dim, decoder_dim)
+        self.latents = nn.Parameter(torch.randn(num_queries, decoder_dim) * 0.02)
+        self.layers = nn.ModuleList(
+            PerceiverLayer(decoder_dim, num_heads, ffn_mult, self.english_aware) for _ in range(num_layers)
+        )
+
+
+    def forward(self, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, He) [+ question (S, Q, Hd)] → (S, K, Hd)."""
+        seq = self.input_proj(seq)
+        lat = self.latents.unsqueeze(0).expand(seq.shape[0], -1, -1)
+        for layer in self.layers:
+            lat = layer(lat, seq, seq_mask, question, question_mask)
+        return lat
+
+
+class EnglishPerceiverProjector(PerceiverProjector):
+    """ChatNT's English-aware Perceiver: every layer also cross-attends to the embedded question."""
+
+    needs_question = True
+    english_aware = True
+
+
+PROJECTORS: dict[str, type[Projector]] = {
+    "linear": LinearProjector,
+    "mlp": MLPProjector,
+    "perceiver": PerceiverProjector,
+    "english_perceiver": EnglishPerceiverProjector,
+}
+
+
+def projector_class(spec: dict[str, Any]) -> type[Projector]:
+    """The projector class named by a config entry."""
+    if spec["type"] not in PROJECTORS:
+        raise KeyError(f"unknown projector '{spec['type']}': choose from {sorted(PROJECTORS)}")
+    return PROJECTORS[spec["type"]]
+
+
+def build_projector(spec: dict[str, Any], encoder_dim: int, decoder_dim: int) -> Projector:
+    """Build a projector from its config entry ({'type': name, ...kwargs})."""
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    return projector_class(spec)(encoder_dim=encoder_dim, decoder_dim=decoder_dim, **kwargs)
