@@ -1,0 +1,1 @@
+"""Instruction datasets: task registry, English templates, conversation building, pretraining corpora."""
