@@ -71,7 +71,8 @@ class SeqChatConfig:
         p = Path(path)
         if not p.exists():
             raise SeqChatInputError(f"config file '{p}' does not exist")
-        data = yaml.safe_load(p.read_text())
+        # YAML 1.1 reads "1e-05" as a string, so JSON files go through the JSON parser
+        data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
         if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
             data = data["model"]
         return cls.from_dict(data or {})

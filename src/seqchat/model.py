@@ -300,9 +300,11 @@ class SeqChatForConditionalGeneration(nn.Module):
 
     # ---- persistence --------------------------------------------------------------------------
     def _always_saved(self, key: str) -> bool:
-        """Parts with no pretrained source to reload from: projectors and built-in-config encoders."""
+        """Parts with no pretrained source to reload from: projectors, built-in encoders, random decoders."""
         if key.startswith("projectors."):
             return True
+        if key.startswith("decoder."):
+            return self.config.decoder_config is not None
         if key.startswith("encoders."):
             name = key.split(".")[1]
             return self.config.encoders[name]["source"] in BUILTIN_ENCODERS or not self.config.freeze_encoders
@@ -313,7 +315,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
         return {k: v for k, v in self.state_dict().items() if k in trainable or self._always_saved(k)}
 
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, shard_mb: int = 15) -> None:
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, shard_mb: float = 15) -> None:
         """Write config.json and the trainable weights as safetensors shards (never pickle)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)

@@ -128,7 +128,8 @@ def read_fasta(
     max_length: int | None = None,
 ) -> list[Sequence]:
     """Read a FASTA file (plain or .gz), or FASTA text, into validated sequences named by their ids."""
-    if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.lstrip().startswith(">")):
+    is_text = isinstance(source, str) and ("\n" in source or source.lstrip().startswith(">"))
+    if isinstance(source, (str, os.PathLike)) and not is_text:
         with _open_text(source) as fh:
             return _records_to_sequences(iter_fasta_records(fh, str(source)), modality, max_length, str(source))
     text = source.splitlines(keepends=True) if isinstance(source, str) else source
