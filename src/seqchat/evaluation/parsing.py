@@ -225,7 +225,10 @@ _NUMBER_RE = re.compile(
     r"(?P<pow>\^\s?[-+\u2212]?\d+)?"
 )
 _RANGE_RES = (
-    re.compile(r"\b(?:from|between|range of|ranges from|scale of|scale from)\s+\S+\s+(?:to|and|-)\s+[^\s,;]+"),
+    re.compile(
+        r"\b(?:from|between|range of|ranges from|scale of|scale from)\s+\S+\s+(?:to|and|-)\s+[^\s,;]+",
+        re.IGNORECASE,
+    ),
     re.compile(r"(?<![\w.^])\d+(?:\.\d+)?\s?[-\u2013]\s?\d+(?:\.\d+)?(?![\w.])"),  # "0-1", "5 - 10"
 )
 # letters that may follow a number directly without making it part of an identifier
