@@ -13,8 +13,8 @@ from seqchat.evaluation.calibration import (
     calibrate,
     class_logits,
     expected_calibration_error,
-    perplexity_probabilities,
     plot_reliability,
+    positive_probability,
     reliability_diagram,
 )
 
@@ -26,14 +26,13 @@ LOGLIK = np.log([[0.5, 0.3, 0.2, 0.4]])
 def test_class_logits_average_each_class_then_softmax() -> None:
     # inverse perplexity: class logits mean(0.5, 0.3) = 0.4 and mean(0.2, 0.4) = 0.3 -> P = 1 / (1 + e^-0.1)
     assert class_logits(LOGLIK, POSITIVE) == pytest.approx(np.array([[0.4, 0.3]]))
-    assert perplexity_probabilities(LOGLIK, POSITIVE)[0] == pytest.approx(1 / (1 + math.exp(-0.1)))
+    assert positive_probability(class_logits(LOGLIK, POSITIVE))[0] == pytest.approx(1 / (1 + math.exp(-0.1)))
     # the same scores given as perplexities 1/p
-    assert perplexity_probabilities(np.exp(-LOGLIK), POSITIVE, score_kind="perplexity")[0] == pytest.approx(
-        1 / (1 + math.exp(-0.1))
-    )
+    as_ppl = class_logits(np.exp(-LOGLIK), POSITIVE, score_kind="perplexity")
+    assert positive_probability(as_ppl)[0] == pytest.approx(1 / (1 + math.exp(-0.1)))
     # mean log-likelihood logits: softmax of ln sqrt(0.15) and ln sqrt(0.08)
     expected = math.sqrt(0.15) / (math.sqrt(0.15) + math.sqrt(0.08))
-    assert perplexity_probabilities(LOGLIK, POSITIVE, candidate_logit="mean_loglik")[0] == pytest.approx(expected)
+    assert positive_probability(class_logits(LOGLIK, POSITIVE, candidate_logit="mean_loglik"))[0] == pytest.approx(expected)
 
 
 def test_class_logits_reject_bad_shapes() -> None:

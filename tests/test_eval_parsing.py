@@ -28,93 +28,58 @@ NCRNA = LabelSpec(
 )
 
 
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("Yes, this sequence contains a promoter.", "promoter"),
-        ("PROMOTER", "promoter"),
-        ("Promoters are present in this fragment.", "promoter"),
-        ("No promoter was detected.", "no promoter"),
-        ("The sequence does not contain a promoter.", "no promoter"),
-        ("The sequence doesn't contain a promoter.", "no promoter"),
-        ("This region lacks promoter elements.", "no promoter"),
-        ("A promoter is absent from this fragment.", "no promoter"),
-        ("No, a promoter region is not present in the given genomic fragment.", "no promoter"),
-        ("There is no clear evidence of a promoter.", "no promoter"),
-        # a negation of another noun does not reach the label in a later clause
-        ("There is no TATA box, but the sequence is a promoter.", "promoter"),
-        ("There is no TATA box and the sequence is a promoter.", "promoter"),
-        # double negation
-        ("The sequence does not lack a promoter.", "promoter"),
-        ("I am not sure.", UNPARSED),
-        ("", UNPARSED),
-    ],
-)
-def test_binary_promoter_answers(answer: str, expected: str | None) -> None:
-    assert parse_label(answer, PROMOTER) == expected
+LABEL_CASES = [
+    (PROMOTER, "Yes, this sequence contains a promoter.", "promoter"),
+    (PROMOTER, "PROMOTER", "promoter"),
+    (PROMOTER, "Promoters are present in this fragment.", "promoter"),
+    (PROMOTER, "No promoter was detected.", "no promoter"),
+    (PROMOTER, "The sequence does not contain a promoter.", "no promoter"),
+    (PROMOTER, "The sequence doesn't contain a promoter.", "no promoter"),
+    (PROMOTER, "This region lacks promoter elements.", "no promoter"),
+    (PROMOTER, "A promoter is absent from this fragment.", "no promoter"),
+    (PROMOTER, "No, a promoter region is not present in the given genomic fragment.", "no promoter"),
+    (PROMOTER, "There is no clear evidence of a promoter.", "no promoter"),
+    # a negation of another noun does not reach the label in a later clause
+    (PROMOTER, "There is no TATA box, but the sequence is a promoter.", "promoter"),
+    (PROMOTER, "There is no TATA box and the sequence is a promoter.", "promoter"),
+    # double negation
+    (PROMOTER, "The sequence does not lack a promoter.", "promoter"),
+    (PROMOTER, "I am not sure.", UNPARSED),
+    (PROMOTER, "", UNPARSED),
+    (ENHANCER, "This is not an enhancer.", "non-enhancer"),
+    (ENHANCER, "It isn't an enhancer.", "non-enhancer"),
+    (ENHANCER, "It\u2019s a non-enhancer.", "non-enhancer"),
+    (ENHANCER, "non enhancer", "non-enhancer"),
+    (ENHANCER, "Enhancer.", "enhancer"),
+    (ENHANCER, "This is not a non-enhancer.", "enhancer"),
+    (ENHANCER, "Looks like an enhancer rather than a non-enhancer.", "enhancer"),
+    (SPLICE, "This is a donor site.", "donor"),
+    (SPLICE, "Neither donor nor acceptor.", "neither"),
+    (SPLICE, "It is not a splice site.", "neither"),
+    (SPLICE, "This is not a donor, it is an acceptor.", "acceptor"),
+    # ruling out one of three labels leaves two: no answer
+    (SPLICE, "It is not a donor.", UNPARSED),
+    (SPLICE, "Could be donor or acceptor.", UNPARSED),
+    (YES_NO, "Yes", "yes"),
+    (YES_NO, "No, it is not.", "no"),
+    (YES_NO, "The answer is no.", "no"),
+    # a leading verdict wins over a later stray "no"
+    (YES_NO, "Yes, there is no doubt.", "yes"),
+    (YES_NO, "Maybe yes, maybe no.", UNPARSED),
+    # ncRNA family names with digits and underscores
+    (NCRNA, "This is a 5.8S rRNA.", "5_8S_rRNA"),
+    (NCRNA, "This ncRNA belongs to the 5S_rRNA family.", "5S_rRNA"),
+    (NCRNA, "5S rRNA", "5S_rRNA"),
+    (NCRNA, "These look like tRNAs.", "tRNA"),
+    (NCRNA, "an H/ACA box snoRNA", "HACA-box"),
+    (NCRNA, "It is a riboswitch, not a tRNA.", "riboswitch"),
+    (NCRNA, "It is a riboswitch and not a tRNA.", "riboswitch"),
+]
 
 
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("This is not an enhancer.", "non-enhancer"),
-        ("It isn't an enhancer.", "non-enhancer"),
-        ("It\u2019s a non-enhancer.", "non-enhancer"),
-        ("non enhancer", "non-enhancer"),
-        ("Enhancer.", "enhancer"),
-        ("This is not a non-enhancer.", "enhancer"),
-        ("Looks like an enhancer rather than a non-enhancer.", "enhancer"),
-    ],
-)
-def test_binary_enhancer_negations(answer: str, expected: str) -> None:
-    assert parse_label(answer, ENHANCER) == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("This is a donor site.", "donor"),
-        ("Neither donor nor acceptor.", "neither"),
-        ("It is not a splice site.", "neither"),
-        ("This is not a donor, it is an acceptor.", "acceptor"),
-        # ruling out one of three labels leaves two: no answer
-        ("It is not a donor.", UNPARSED),
-        ("Could be donor or acceptor.", UNPARSED),
-    ],
-)
-def test_multiclass_splice_answers(answer: str, expected: str | None) -> None:
-    assert parse_label(answer, SPLICE) == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("Yes", "yes"),
-        ("No, it is not.", "no"),
-        ("The answer is no.", "no"),
-        # a leading verdict wins over a later stray "no"
-        ("Yes, there is no doubt.", "yes"),
-        ("Maybe yes, maybe no.", UNPARSED),
-    ],
-)
-def test_yes_no_answers(answer: str, expected: str | None) -> None:
-    assert parse_label(answer, YES_NO) == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ("This is a 5.8S rRNA.", "5_8S_rRNA"),
-        ("This ncRNA belongs to the 5S_rRNA family.", "5S_rRNA"),
-        ("5S rRNA", "5S_rRNA"),
-        ("These look like tRNAs.", "tRNA"),
-        ("an H/ACA box snoRNA", "HACA-box"),
-        ("It is a riboswitch, not a tRNA.", "riboswitch"),
-        ("It is a riboswitch and not a tRNA.", "riboswitch"),
-    ],
-)
-def test_ncrna_family_names_with_digits_and_underscores(answer: str, expected: str) -> None:
-    assert parse_label(answer, NCRNA) == expected
+@pytest.mark.parametrize(("spec", "answer", "expected"), LABEL_CASES)
+def test_single_label_answers(spec: LabelSpec, answer: str, expected: str | None) -> None:
+    assert parse_label(answer, spec) == expected
 
 
 def test_multi_label_keeps_asserted_and_drops_negated_labels() -> None:

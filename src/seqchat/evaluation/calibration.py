@@ -59,17 +59,9 @@ def class_logits(
     return np.stack([per_candidate[:, pos].mean(axis=1), per_candidate[:, ~pos].mean(axis=1)], axis=1)
 
 
-def perplexity_probabilities(
-    scores: np.ndarray,
-    positive: Sequence[bool],
-    score_kind: str = "mean_loglik",
-    candidate_logit: str = "inverse_perplexity",
-) -> np.ndarray:
-    """P(positive) per example: softmax over the two class logits of `class_logits`."""
-    return _softmax_positive(class_logits(scores, positive, score_kind, candidate_logit))
-
-
-def _softmax_positive(logits: np.ndarray) -> np.ndarray:
+def positive_probability(logits: np.ndarray) -> np.ndarray:
+    """P(positive) per example: softmax over the (n, 2) class logits from `class_logits`, positive mass."""
+    logits = np.asarray(logits, dtype=float)
     # softmax over two logits is the logistic function of their difference
     return 1.0 / (1.0 + np.exp(logits[:, 1] - logits[:, 0]))
 
@@ -77,7 +69,7 @@ def _softmax_positive(logits: np.ndarray) -> np.ndarray:
 # what the Platt model reads: ChatNT's calibration pseudocode fits it on the two class logits
 # (the default); its Methods text speaks of mapping the probabilities, kept as an option
 PLATT_FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "probability": lambda logits: _softmax_positive(logits)[:, None],
+    "probability": lambda logits: positive_probability(logits)[:, None],
     "logits": lambda logits: logits,
 }
 
@@ -166,7 +158,7 @@ def calibrate(
     train_logits = class_logits(train_scores, positive, score_kind, candidate_logit)
     test_logits = class_logits(test_scores, positive, score_kind, candidate_logit)
     calibrator = PlattCalibrator(features=features).fit(train_logits, train_y)
-    raw = _softmax_positive(test_logits)
+    raw = positive_probability(test_logits)
     cal = calibrator.predict_proba(test_logits)
     y = np.asarray(test_y, dtype=int)
     raw_diag, cal_diag = reliability_diagram(y, raw, n_bins), reliability_diagram(y, cal, n_bins)
