@@ -11,6 +11,7 @@ from seqchat.errors import SeqChatInputError
 # subcommand -> module exposing `register(subparsers)`; each registered parser sets `func`.
 COMMANDS: dict[str, str] = {
     "ask": "seqchat.serving.cli_chat",
+    "data": "seqchat.data.cli",
 }
 
 

@@ -42,23 +42,34 @@ def _raw(task_name: str, root: str) -> dict[str, list[Example]]:
     return LOADERS[spec.loader](Path(root), **spec.loader_args)
 
 
+def _scope(spec: TaskSpec) -> str:
+    # user tasks are screened against each other only, so they build without the shared data
+    return "user" if spec.loader == "user" else "builtin"
+
+
+def _root_for(spec: TaskSpec) -> str:
+    return "" if _scope(spec) == "user" else str(data_dir())
+
+
 @cache
-def global_test_keys(root: str | None = None) -> frozenset[str]:
-    """Keys of every test sequence of every registered task (DNA on both strands)."""
-    root = root or str(data_dir())
+def global_test_keys(scope: str = "builtin") -> frozenset[str]:
+    """Keys of every test sequence of every registered task of a scope (DNA on both strands)."""
     keys: set[str] = set()
     for name, spec in TASKS.items():
-        keys |= test_keys(_raw(name, root)["test"], spec.modality)
+        if _scope(spec) == scope:
+            keys |= test_keys(_raw(name, _root_for(spec))["test"], spec.modality)
     return frozenset(keys)
 
 
 @cache
-def task_splits(task_name: str, root: str | None = None) -> TaskSplits:
+def task_splits(task_name: str) -> TaskSplits:
     """The full train/valid/test examples of a task after all split rules (cached per process)."""
-    root = root or str(data_dir())
     spec = get_task(task_name)
-    raw = {k: [Example(e.residues, e.target, dict(e.meta), e.source_id) for e in v] for k, v in _raw(task_name, root).items()}
-    return resolve_splits(raw, spec.modality, salt=task_name, other_test_keys=set(global_test_keys(root)))
+    raw = {
+        k: [Example(e.residues, e.target, dict(e.meta), e.source_id) for e in v]
+        for k, v in _raw(task_name, _root_for(spec)).items()
+    }
+    return resolve_splits(raw, spec.modality, salt=task_name, other_test_keys=set(global_test_keys(_scope(spec))))
 
 
 def load_split(task_name: str, split: str, max_n: int | None = None, seed: int = 0) -> list[Example]:
@@ -498,7 +509,6 @@ def build_dataset(out_dir: str | Path, cfg: BuildConfig | None = None, log: Any 
         "tasks": names,
         "records": counts,
         "seconds": round(time.time() - t0, 1),
-        "data_dir": str(data_dir()),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest

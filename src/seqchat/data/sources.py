@@ -25,6 +25,9 @@ from seqchat.sequences import ALPHABETS
 
 # IUPAC ambiguity codes in nucleotide sources are read as N (the encoders' unknown base).
 _IUPAC_AMBIGUOUS = "RYKMSWBDHV"
+_TO_DNA = str.maketrans({**{c: "N" for c in _IUPAC_AMBIGUOUS}, "U": "T"})
+_TO_RNA = str.maketrans({**{c: "N" for c in _IUPAC_AMBIGUOUS}, "T": "U"})
+_VALID = {m: re.compile("[" + re.escape("".join(sorted(a))) + "]+") for m, a in ALPHABETS.items()}
 _COMPLEMENT = str.maketrans("ACGTUN", "TGCAAN")
 
 
@@ -50,13 +53,14 @@ def seq_key(residues: str) -> str:
 
 def clean_residues(raw: str, modality: str) -> str | None:
     """Normalise residues for a modality; None if a character is outside its alphabet."""
-    s = "".join(raw.split()).upper()
-    if modality in ("dna", "rna"):
-        s = re.sub(f"[{_IUPAC_AMBIGUOUS}]", "N", s)
-        s = s.replace("U", "T") if modality == "dna" else s.replace("T", "U")
-    if not s or any(ch not in ALPHABETS[modality] for ch in s):
-        return None
-    return s
+    s = raw.strip().upper()
+    if not s.isalpha():
+        s = "".join(s.split())
+    if modality == "dna":
+        s = s.translate(_TO_DNA)
+    elif modality == "rna":
+        s = s.translate(_TO_RNA)
+    return s if _VALID[modality].fullmatch(s) else None
 
 
 def stable_fraction(text: str, salt: str) -> float:
