@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from seqchat.evaluation import metrics as M
-from seqchat.evaluation.metrics import METRICS, evaluate_predictions
+from seqchat.evaluation.metrics import METRICS, evaluate_answers, evaluate_predictions
+from seqchat.evaluation.parsing import LabelSpec, RegressionSpec
 
 
 def test_binary_classification_metrics() -> None:
@@ -194,3 +195,15 @@ def test_evaluate_ec_and_text_and_errors() -> None:
     with pytest.raises(ValueError, match="needs its label names"):
         evaluate_predictions(["a"], ["a"], "binary")
     assert set(METRICS) >= {"mcc", "f1", "f1_macro", "auroc", "fmax", "pearson", "spearman", "r2", "meteor", "rouge_l"}
+
+
+def test_evaluate_answers_parses_then_scores() -> None:
+    spec = LabelSpec(("promoter", "no promoter"))
+    answers = ["It is a promoter.", "No promoter here.", "Not a promoter.", "Hard to say."]
+    out = evaluate_answers(answers, ["promoter", "no promoter", "promoter", "no promoter"], spec, "binary")
+    # parsed: promoter, no promoter, no promoter (wrong), unparsed (wrong) -> 2 of 4
+    assert out["accuracy"] == pytest.approx(0.5)
+    assert out["n_unparsed"] == 1
+    reg = evaluate_answers(["about 2.5", "seq1: n/a", "3.5"], [2.0, 3.0, 4.0], RegressionSpec(), "regression", fill_value=3.0)
+    # predictions 2.5, 3.0 (filled), 3.5: SS_res = 0.25 + 0 + 0.25, SS_tot = 2
+    assert reg["r2"] == pytest.approx(1 - 0.5 / 2)

@@ -1,6 +1,12 @@
 """Evaluation: parse free-text answers, score tasks, calibrate confidence, k-mer baselines."""
 
-from seqchat.evaluation.metrics import EMBEDDING_METRICS, METRICS, TASK_TYPES, evaluate_predictions
+from seqchat.evaluation.metrics import (
+    EMBEDDING_METRICS,
+    METRICS,
+    TASK_TYPES,
+    evaluate_answers,
+    evaluate_predictions,
+)
 from seqchat.evaluation.parsing import (
     UNPARSED,
     ECSpec,
@@ -21,6 +27,7 @@ __all__ = [
     "ECSpec",
     "LabelSpec",
     "RegressionSpec",
+    "evaluate_answers",
     "evaluate_predictions",
     "parse_answer",
     "parse_ec_numbers",

@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.neighbors import NearestNeighbors
 
-from seqchat.evaluation.parsing import normalize_ec
+from seqchat.evaluation.parsing import AnswerSpec, normalize_ec, parse_answer
 
 # ---------------------------------------------------------------------------------------------
 # Classification
@@ -509,3 +509,11 @@ def evaluate_predictions(
     result: dict[str, Any] = {name: METRICS[name](prepared.y_true, prepared.y_pred) for name in names}
     result.update(n=len(preds), n_unparsed=sum(p is None for p in preds), **prepared.info)
     return result
+
+
+def evaluate_answers(
+    answers: Sequence[str | None], truths: Sequence, spec: AnswerSpec, task_type: str, **options: Any
+) -> dict[str, Any]:
+    """Parse free-text answers with the task's spec, then score them with `evaluate_predictions`."""
+    options.setdefault("labels", getattr(spec, "labels", None))
+    return evaluate_predictions([parse_answer(a, spec) for a in answers], truths, task_type, **options)
