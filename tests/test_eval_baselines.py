@@ -34,7 +34,9 @@ def test_kmer_baseline_beats_chance_on_core_promoters() -> None:
     test = pd.read_csv(TATA / "test.csv.gz")
     # DATA.md: drop training sequences that also occur in the test split
     train = train[~train.sequence.isin(set(test.sequence))].sample(1000, random_state=0)
-    pred = kmer_baseline(train.sequence.tolist(), train.label.to_numpy(), test.sequence.tolist(), "binary", k=(3, 4, 5, 6))
+    pred = kmer_baseline(
+        train.sequence.tolist(), train.label.to_numpy(), test.sequence.tolist(), "binary", k=(3, 4, 5, 6)
+    )
     y = test.label.to_numpy()
     assert len(pred) == len(test) == 613
     # balanced classes: chance is MCC 0, accuracy 0.5 (measured ~0.49 MCC, ~0.74 accuracy)

@@ -32,7 +32,9 @@ def test_class_logits_average_each_class_then_softmax() -> None:
     assert positive_probability(as_ppl)[0] == pytest.approx(1 / (1 + math.exp(-0.1)))
     # mean log-likelihood logits: softmax of ln sqrt(0.15) and ln sqrt(0.08)
     expected = math.sqrt(0.15) / (math.sqrt(0.15) + math.sqrt(0.08))
-    assert positive_probability(class_logits(LOGLIK, POSITIVE, candidate_logit="mean_loglik"))[0] == pytest.approx(expected)
+    assert positive_probability(class_logits(LOGLIK, POSITIVE, candidate_logit="mean_loglik"))[
+        0
+    ] == pytest.approx(expected)
 
 
 def test_class_logits_reject_bad_shapes() -> None:
@@ -64,13 +66,16 @@ def _synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     return rng.normal(-1.2, 0.2, (n, 1)) + 0.25 * sign + rng.normal(0, 0.4, (n, 6)), y
 
 
-
-@pytest.mark.parametrize(("features", "candidate_logit"), [("logits", "inverse_perplexity"), ("probability", "mean_loglik")])
+@pytest.mark.parametrize(
+    ("features", "candidate_logit"), [("logits", "inverse_perplexity"), ("probability", "mean_loglik")]
+)
 def test_platt_improves_ece_of_underconfident_scores(features: str, candidate_logit: str) -> None:
     rng = np.random.default_rng(0)
     train, train_y = _synthetic(2000, rng)
     test, test_y = _synthetic(1000, rng)
-    res = calibrate(train, train_y, test, test_y, POSITIVE6, features=features, candidate_logit=candidate_logit)
+    res = calibrate(
+        train, train_y, test, test_y, POSITIVE6, features=features, candidate_logit=candidate_logit
+    )
     m = res.metrics
     # the raw probabilities huddle around 0.5 although the classes separate well: badly calibrated
     assert m["auroc_raw"] > 0.9 and m["ece_raw"] > 0.2

@@ -46,7 +46,9 @@ def test_regression_metrics() -> None:
     assert M.r2(t, p) == pytest.approx(0.5)
     assert M.r2_pearson(t, p) == pytest.approx(81 / 84)
     # two outputs: the mean over outputs (second output is a perfect, reversed copy -> -1)
-    assert M.pearson([[1, 3], [2, 2], [3, 1]], [[1, 3], [2, 2], [4, 1]]) == pytest.approx((9 / math.sqrt(84) + 1) / 2)
+    assert M.pearson([[1, 3], [2, 2], [3, 1]], [[1, 3], [2, 2], [4, 1]]) == pytest.approx(
+        (9 / math.sqrt(84) + 1) / 2
+    )
 
 
 def test_fmax_cafa_definition() -> None:
@@ -94,7 +96,9 @@ def test_silhouette_by_ec_class() -> None:
     x = np.array([[0.0], [1.0], [10.0], [11.0]])
     # by EC class: point 0: a=1, b=(10+11)/2 -> 9.5/10.5; point 1: a=1, b=9.5 -> 8.5/9.5; symmetric for the rest
     expected = (9.5 / 10.5 + 8.5 / 9.5) / 2
-    assert M.silhouette_by_ec(x, ["1.1.1.1", "1.2.3.4", "2.1.1.1", "2.5.5.5"], level=1) == pytest.approx(expected)
+    assert M.silhouette_by_ec(x, ["1.1.1.1", "1.2.3.4", "2.1.1.1", "2.5.5.5"], level=1) == pytest.approx(
+        expected
+    )
 
 
 REF = "The cat sat on the mat"
@@ -152,7 +156,9 @@ def test_evaluate_binary_counts_unparsed_as_wrong() -> None:
 
 
 def test_evaluate_multiclass_and_multilabel() -> None:
-    out = evaluate_predictions(["a", None, "c", "b"], ["a", "b", "c", "c"], "multiclass", labels=["a", "b", "c"])
+    out = evaluate_predictions(
+        ["a", None, "c", "b"], ["a", "b", "c", "c"], "multiclass", labels=["a", "b", "c"]
+    )
     assert out["accuracy"] == pytest.approx(0.5)
     assert out["n_unparsed"] == 1
     with pytest.raises(ValueError, match="not one of"):
@@ -175,7 +181,9 @@ def test_evaluate_regression_fill_rules() -> None:
     out = evaluate_predictions([1.0, None, 3.0, 4.0], truth, "regression", fill_value=2.0, metrics=["r2"])
     assert out["r2"] == pytest.approx(1.0)
     assert out["fill_rule"] == "fill_value"
-    multi = evaluate_predictions([(1.0, 2.0), None], [(1.0, 2.0), (3.0, 5.0)], "regression", fill_value=[3.0, 5.0])
+    multi = evaluate_predictions(
+        [(1.0, 2.0), None], [(1.0, 2.0), (3.0, 5.0)], "regression", fill_value=[3.0, 5.0]
+    )
     assert multi["r2"] == pytest.approx(1.0)
     nothing = evaluate_predictions([None, None], [1.0, 2.0], "regression", metrics=["pearson"])
     assert nothing["fill_rule"] == "none_parsed" and math.isnan(nothing["pearson"])
@@ -194,7 +202,18 @@ def test_evaluate_ec_and_text_and_errors() -> None:
         evaluate_predictions([], [], "binary", labels=["a", "b"], metrics=["bogus"])
     with pytest.raises(ValueError, match="needs its label names"):
         evaluate_predictions(["a"], ["a"], "binary")
-    assert set(METRICS) >= {"mcc", "f1", "f1_macro", "auroc", "fmax", "pearson", "spearman", "r2", "meteor", "rouge_l"}
+    assert set(METRICS) >= {
+        "mcc",
+        "f1",
+        "f1_macro",
+        "auroc",
+        "fmax",
+        "pearson",
+        "spearman",
+        "r2",
+        "meteor",
+        "rouge_l",
+    }
 
 
 def test_evaluate_answers_parses_then_scores() -> None:
@@ -204,6 +223,8 @@ def test_evaluate_answers_parses_then_scores() -> None:
     # parsed: promoter, no promoter, no promoter (wrong), unparsed (wrong) -> 2 of 4
     assert out["accuracy"] == pytest.approx(0.5)
     assert out["n_unparsed"] == 1
-    reg = evaluate_answers(["about 2.5", "seq1: n/a", "3.5"], [2.0, 3.0, 4.0], RegressionSpec(), "regression", fill_value=3.0)
+    reg = evaluate_answers(
+        ["about 2.5", "seq1: n/a", "3.5"], [2.0, 3.0, 4.0], RegressionSpec(), "regression", fill_value=3.0
+    )
     # predictions 2.5, 3.0 (filled), 3.5: SS_res = 0.25 + 0 + 0.25, SS_tot = 2
     assert reg["r2"] == pytest.approx(1 - 0.5 / 2)

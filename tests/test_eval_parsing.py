@@ -84,7 +84,10 @@ def test_single_label_answers(spec: LabelSpec, answer: str, expected: str | None
 
 def test_multi_label_keeps_asserted_and_drops_negated_labels() -> None:
     spec = LabelSpec(("kinase", "DNA binding", "transport"), multi_label=True)
-    assert parse_labels("Kinase activity and DNA-binding, but not transport.", spec) == {"kinase", "DNA binding"}
+    assert parse_labels("Kinase activity and DNA-binding, but not transport.", spec) == {
+        "kinase",
+        "DNA binding",
+    }
     assert parse_answer("It has no kinase activity.", spec) == frozenset()
     assert parse_answer("Unknown function.", spec) is UNPARSED
 

@@ -65,7 +65,9 @@ def fit_kmer_model(
     """Fit k-mer features + logistic regression (binary, multiclass) or ridge regression (regression)."""
     if task_type not in ESTIMATORS:
         raise ValueError(f"no k-mer baseline for task type '{task_type}': use one of {', '.join(ESTIMATORS)}")
-    model = Pipeline([("kmers", kmer_features(k)), ("scale", MaxAbsScaler()), ("model", ESTIMATORS[task_type]())])
+    model = Pipeline(
+        [("kmers", kmer_features(k)), ("scale", MaxAbsScaler()), ("model", ESTIMATORS[task_type]())]
+    )
     model.fit([s.upper() for s in train_seqs], np.asarray(train_y))
     return model
 

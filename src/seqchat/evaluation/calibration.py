@@ -52,7 +52,9 @@ def class_logits(
     s = np.asarray(scores, dtype=float)
     pos = np.asarray(positive, dtype=bool)
     if s.ndim != 2 or s.shape[1] != pos.size:
-        raise ValueError(f"scores must be (n_examples, {pos.size}) to match the candidate mask, got {s.shape}")
+        raise ValueError(
+            f"scores must be (n_examples, {pos.size}) to match the candidate mask, got {s.shape}"
+        )
     if not pos.any() or pos.all():
         raise ValueError("the candidates must include at least one positive and one negative answer")
     per_candidate = CANDIDATE_LOGITS[candidate_logit](SCORE_KINDS[score_kind](s))
@@ -85,7 +87,9 @@ class PlattCalibrator:
     def fit(self, logits: np.ndarray, y: Sequence[int]) -> PlattCalibrator:
         """Fit on training-split class logits (n, 2) and 0/1 labels."""
         self.model = LogisticRegression(C=self.C, solver="lbfgs")
-        self.model.fit(PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)), np.asarray(y, dtype=int))
+        self.model.fit(
+            PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)), np.asarray(y, dtype=int)
+        )
         return self
 
     def predict_proba(self, logits: np.ndarray) -> np.ndarray:
@@ -112,7 +116,9 @@ class ReliabilityDiagram:
         return float(np.sum(self.counts[full] * gaps) / self.counts.sum())
 
 
-def reliability_diagram(y_true: Sequence[int], prob: Sequence[float], n_bins: int = N_BINS) -> ReliabilityDiagram:
+def reliability_diagram(
+    y_true: Sequence[int], prob: Sequence[float], n_bins: int = N_BINS
+) -> ReliabilityDiagram:
     """Bin P(positive) into `n_bins` equal-width bins on [0, 1] (the last bin includes 1.0)."""
     y = np.asarray(y_true, dtype=float)
     p = np.asarray(prob, dtype=float)
@@ -184,18 +190,39 @@ def plot_reliability(result: CalibrationResult, path: str | os.PathLike, title: 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     ax = axes[0]
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect calibration")
-    for diag, name, color in ((result.raw, "original", "tab:orange"), (result.calibrated, "calibrated", "tab:purple")):
+    for diag, name, color in (
+        (result.raw, "original", "tab:orange"),
+        (result.calibrated, "calibrated", "tab:purple"),
+    ):
         full = diag.counts > 0
         ece = diag.ece
-        ax.plot(diag.mean_predicted[full], diag.fraction_positive[full], "o-", c=color, label=f"{name} (ECE {ece:.3f})")
+        ax.plot(
+            diag.mean_predicted[full],
+            diag.fraction_positive[full],
+            "o-",
+            c=color,
+            label=f"{name} (ECE {ece:.3f})",
+        )
     ax.set(xlabel="predicted probability", ylabel="fraction of positives", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
     for ax, diag, name, color in (
         (axes[1], result.raw, "original", "tab:orange"),
         (axes[2], result.calibrated, "calibrated", "tab:purple"),
     ):
-        ax.bar(diag.edges[:-1], diag.counts, width=np.diff(diag.edges), align="edge", color=color, edgecolor="white")
-        ax.set(xlabel="predicted probability", ylabel="examples", title=f"{name} ({len(diag.counts)} bins)", xlim=(0, 1))
+        ax.bar(
+            diag.edges[:-1],
+            diag.counts,
+            width=np.diff(diag.edges),
+            align="edge",
+            color=color,
+            edgecolor="white",
+        )
+        ax.set(
+            xlabel="predicted probability",
+            ylabel="examples",
+            title=f"{name} ({len(diag.counts)} bins)",
+            xlim=(0, 1),
+        )
     m = result.metrics
     fig.suptitle(
         f"{title}  AUROC {m['auroc_raw']:.3f} -> {m['auroc_calibrated']:.3f}, MCC {m['mcc_raw']:.3f} -> {m['mcc_calibrated']:.3f}".strip()

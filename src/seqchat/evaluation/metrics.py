@@ -186,7 +186,8 @@ def hierarchical_prf(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
 def ec_exact_match(y_true: Sequence, y_pred: Sequence) -> float:
     """Fraction of examples whose predicted set of EC numbers equals the true set at all four levels."""
     hits = [
-        pred is not None and _ec_leaves(pred) == _ec_leaves(truth) for truth, pred in zip(y_true, y_pred, strict=True)
+        pred is not None and _ec_leaves(pred) == _ec_leaves(truth)
+        for truth, pred in zip(y_true, y_pred, strict=True)
     ]
     return float(np.mean(hits)) if hits else float("nan")
 
@@ -237,7 +238,9 @@ def knn_hierarchical_precision(
     return out
 
 
-def silhouette_by_ec(embeddings: np.ndarray, ec_numbers: Sequence, level: int = EC_LEVELS, metric: str = "euclidean") -> float:
+def silhouette_by_ec(
+    embeddings: np.ndarray, ec_numbers: Sequence, level: int = EC_LEVELS, metric: str = "euclidean"
+) -> float:
     """scikit-learn silhouette score of the embeddings grouped by EC number cut to `level` levels."""
     labels = []
     for e in ec_numbers:
@@ -282,7 +285,14 @@ def bleu(references: Sequence, predictions: Sequence[str | None], n: int = 4, co
         if corpus:
             return float(corpus_bleu(refs, hyps, weights=weights))
         smooth = SmoothingFunction().method1
-        return float(np.mean([sentence_bleu(r, h, weights=weights, smoothing_function=smooth) for r, h in zip(refs, hyps, strict=True)]))
+        return float(
+            np.mean(
+                [
+                    sentence_bleu(r, h, weights=weights, smoothing_function=smooth)
+                    for r, h in zip(refs, hyps, strict=True)
+                ]
+            )
+        )
 
 
 class _NoSynonyms:
@@ -405,7 +415,9 @@ def _prepare_binary(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prep
         raise ValueError(f"a binary task has two labels, got {labels}")
     positive = opts.get("positive_label") or labels[0]
     y_true = np.array([_check_label(t, labels) == positive for t in truths], dtype=int)
-    y_pred = np.array([1 - t if p is None else int(p == positive) for p, t in zip(preds, y_true, strict=True)], dtype=int)
+    y_pred = np.array(
+        [1 - t if p is None else int(p == positive) for p, t in zip(preds, y_true, strict=True)], dtype=int
+    )
     return _Prepared(y_true, y_pred, {"positive_label": positive})
 
 
@@ -428,7 +440,9 @@ def _prepare_multilabel(preds: list, truths: list, opts: Mapping[str, Any]) -> _
         return row
 
     y_true = np.array([hot(t) for t in truths]).reshape(len(truths), len(labels))
-    y_pred = np.array([1 - t if p is None else hot(p) for p, t in zip(preds, y_true, strict=True)]).reshape(y_true.shape)
+    y_pred = np.array([1 - t if p is None else hot(p) for p, t in zip(preds, y_true, strict=True)]).reshape(
+        y_true.shape
+    )
     return _Prepared(y_true, y_pred, {})
 
 
@@ -444,7 +458,9 @@ def _prepare_regression(preds: list, truths: list, opts: Mapping[str, Any]) -> _
         fill, rule = np.full(width, np.nan), "none_parsed"
     rows = [fill if p is None else np.atleast_1d(np.asarray(p, dtype=float)) for p in preds]
     y_pred = np.array(rows).reshape(y_true.shape)
-    return _Prepared(y_true, y_pred, {"fill_rule": rule, "fill_value": fill.tolist() if width > 1 else float(fill[0])})
+    return _Prepared(
+        y_true, y_pred, {"fill_rule": rule, "fill_value": fill.tolist() if width > 1 else float(fill[0])}
+    )
 
 
 def _prepare_as_is(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prepared:
@@ -452,7 +468,9 @@ def _prepare_as_is(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prepa
 
 
 def _prepare_text(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prepared:
-    return _Prepared(truths, ["" if p is None else p for p in preds], {"meteor_synonyms": meteor_uses_synonyms()})
+    return _Prepared(
+        truths, ["" if p is None else p for p in preds], {"meteor_synonyms": meteor_uses_synonyms()}
+    )
 
 
 def _check_label(label: str, labels: Sequence[str]) -> str:

@@ -211,7 +211,9 @@ def parse_labels(answer: str, spec: LabelSpec) -> frozenset[str] | None:
 # Numbers
 # ---------------------------------------------------------------------------------------------
 
-_SUPERSCRIPTS = str.maketrans("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b\u207a", "0123456789-+")
+_SUPERSCRIPTS = str.maketrans(
+    "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b\u207a", "0123456789-+"
+)
 _MINUS = "-+\u2212\u2013"
 # dotted groups of three or more numbers (EC numbers, versions, IPs) hold no answer value
 _DOTTED_RE = re.compile(r"(?<![\w.])\d+(?:\.(?:\d+|-|n\d+)){2,}(?![\w.])")
@@ -252,7 +254,9 @@ def _number_value(m: re.Match[str]) -> float:
     if m["exp"]:
         e = m["exp"].translate(_SUPERSCRIPTS).replace("\u2212", "-")
         # "e-3" or "x 10^-3": the exponent is the last signed integer in the suffix
-        exp = int(re.findall(r"[-+]?\d+", e.split("10", 1)[1] if re.search(r"[x\u00d7*\u00b7]", e) else e)[-1])
+        exp = int(
+            re.findall(r"[-+]?\d+", e.split("10", 1)[1] if re.search(r"[x\u00d7*\u00b7]", e) else e)[-1]
+        )
     if m["pow"]:
         # "10^-3" on its own: the mantissa is the base
         try:
@@ -335,10 +339,13 @@ def parse_numbers(answer: str, n_outputs: int = 1) -> float | tuple[float, ...] 
 # ---------------------------------------------------------------------------------------------
 
 _EC_FULL_RE = re.compile(
-    r"(?<![\w.])(?:EC[\s:]*)?(?P<a>[1-7])\.(?P<b>\d+|-)\.(?P<c>\d+|-)\.(?P<d>n?\d+|-)(?![\w.]*\d)", re.IGNORECASE
+    r"(?<![\w.])(?:EC[\s:]*)?(?P<a>[1-7])\.(?P<b>\d+|-)\.(?P<c>\d+|-)\.(?P<d>n?\d+|-)(?![\w.]*\d)",
+    re.IGNORECASE,
 )
 # fewer than four levels only count when introduced by "EC" ("EC 1.1", "EC:3.4.21")
-_EC_SHORT_RE = re.compile(r"\bEC[\s:]*(?P<a>[1-7])(?:\.(?P<b>\d+))?(?:\.(?P<c>\d+))?(?![\w.]*\d)", re.IGNORECASE)
+_EC_SHORT_RE = re.compile(
+    r"\bEC[\s:]*(?P<a>[1-7])(?:\.(?P<b>\d+))?(?:\.(?P<c>\d+))?(?![\w.]*\d)", re.IGNORECASE
+)
 
 
 def normalize_ec(ec: str) -> str:

@@ -66,7 +66,9 @@ def lexnames_text() -> str:
     )
 
 
-def prepare_wordnet(source: str | os.PathLike = DEBIAN_WORDNET_DIR, target: str | os.PathLike | None = None) -> Path:
+def prepare_wordnet(
+    source: str | os.PathLike = DEBIAN_WORDNET_DIR, target: str | os.PathLike | None = None
+) -> Path:
     """Build an NLTK-layout WordNet folder from Debian's files; idempotent, returns the folder."""
     src = Path(source)
     dst = Path(target) if target is not None else _default_target()
