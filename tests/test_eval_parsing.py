@@ -39,6 +39,9 @@ LABEL_CASES = [
     (PROMOTER, "A promoter is absent from this fragment.", "no promoter"),
     (PROMOTER, "No, a promoter region is not present in the given genomic fragment.", "no promoter"),
     (PROMOTER, "There is no clear evidence of a promoter.", "no promoter"),
+    (PROMOTER, "Promoter: absent.", "no promoter"),
+    (PROMOTER, "Promoter: no", "no promoter"),
+    (PROMOTER, "Promoter: yes, strongly.", "promoter"),
     # a negation of another noun does not reach the label in a later clause
     (PROMOTER, "There is no TATA box, but the sequence is a promoter.", "promoter"),
     (PROMOTER, "There is no TATA box and the sequence is a promoter.", "promoter"),
@@ -98,7 +101,7 @@ def test_label_spec_rejects_bad_specs() -> None:
     with pytest.raises(ValueError, match="not in"):
         LabelSpec(("a", "b"), {"c": ("x",)})
     with pytest.raises(ValueError, match="names two labels"):
-        LabelSpec(("a", "b"), {"a": ("x",), "b": ("x",)}).parse("x")
+        LabelSpec(("a", "b"), {"a": ("x",), "b": ("x",)})
 
 
 @pytest.mark.parametrize(

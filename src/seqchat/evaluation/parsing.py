@@ -85,6 +85,7 @@ class LabelSpec:
         unknown = set(self.synonyms) - set(self.labels)
         if unknown:
             raise ValueError(f"synonyms given for labels {sorted(unknown)} that are not in {self.labels}")
+        self.phrases()  # a phrase naming two labels is a spec error, reported now
 
     def phrases(self) -> list[tuple[tuple[str, ...], str]]:
         """(normalised token tuple, label) for every name and synonym, longest first."""
@@ -162,12 +163,23 @@ def _mentions(answer: str, spec: LabelSpec) -> list[_Mention]:
                 continue  # the cue is inside the label phrase itself ("no promoter")
             if last < start <= last + reach and not any(t in _BOUNDARIES for t in tokens[last + 1 : start]):
                 flips += 1
-        after = " " + " ".join(tokens[end : end + 8])
-        cut = min((after.find(f" {b} ") for b in _BOUNDARIES if f" {b} " in after), default=len(after))
-        if _POST_NEGATION_RE.match(after[:cut]):
-            flips += 1
+        flips += _negated_after(tokens[end : end + 8])
         out.append(_Mention(label, start, flips % 2 == 1))
     return out
+
+
+def _negated_after(rest: list[str]) -> bool:
+    """Whether the words right after a label deny it ("promoter is absent", "enhancer: no")."""
+    if rest[:1] == [":"]:
+        if rest[1:2] in (["no"], ["none"], ["absent"]):
+            return True
+        rest = rest[1:]
+    clause = []
+    for tok in rest:
+        if tok in _BOUNDARIES:
+            break
+        clause.append(tok)
+    return bool(_POST_NEGATION_RE.match(" " + " ".join(clause)))
 
 
 def parse_label(answer: str, spec: LabelSpec) -> str | None:
