@@ -165,7 +165,9 @@ def hierarchical_prf(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
     hP = sum_i |P_i & T_i| / sum_i |P_i|, hR = sum_i |P_i & T_i| / sum_i |T_i|, where P_i and T_i
     are the predicted and true EC numbers of example i together with all their ancestors
     ("1", "1.1", "1.1.1", "1.1.1.1"). An unparsed prediction (None) counts as a four-level
-    prediction with no level right, so it lowers precision as well as recall.
+    prediction with no level right, so it lowers precision as well as recall. (BioTalk's Tables 4-5
+    have hR = hP/4 to four digits, which this definition gives only when every prediction holds
+    one level against four true ones; we do not reproduce that.)
     """
     inter = n_pred = n_true = 0
     for truth, pred in zip(y_true, y_pred, strict=True):
@@ -215,7 +217,8 @@ def knn_hierarchical_precision(
     Each query retrieves its k nearest reference embeddings; the neighbour sharing the most EC
     levels with the query is scored, and hP = sum of shared levels / sum of that neighbour's
     levels (with full four-level EC numbers hP = hR = hF, as the paper notes). Without a
-    reference set, retrieval is leave-one-out within `embeddings`.
+    reference set, retrieval is leave-one-out within `embeddings`. The paper does not name its
+    distance; cosine is the default here.
     """
     queries = [_ec_set(e) or frozenset() for e in ec_numbers]
     leave_one_out = reference_embeddings is None
