@@ -165,8 +165,8 @@ def hierarchical_prf(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
     hP = sum_i |P_i & T_i| / sum_i |P_i|, hR = sum_i |P_i & T_i| / sum_i |T_i|, where P_i and T_i
     are the predicted and true EC numbers of example i together with all their ancestors
     ("1", "1.1", "1.1.1", "1.1.1.1"). An unparsed prediction (None) counts as a four-level
-    prediction with no level right, so it lowers precision as well as recall. (BioTalk's Tables 4-5
-    have hR = hP/4 to four digits, which this definition gives only when every prediction holds
+    prediction with no level right, so it lowers precision as well as recall. (BioTalk's Table 4 has
+    hR = hP/4 to four digits, which this definition gives only when every prediction holds
     one level against four true ones; we do not reproduce that.)
     """
     inter = n_pred = n_true = 0
