@@ -230,14 +230,14 @@ def compare_record(task: TaskSpec, pool: list[Example], split: str, rng: random.
         return None
     conv = _start(cfg, Conversation(task.name, split, kind, task.task_type))
     order = [win, lose] if rng.random() < 0.5 else [lose, win]
-    refs = {id(ex): conv.add_seq(n, ex, task.modality) for n, ex in zip(names, order)}
+    refs = {id(ex): conv.add_seq(n, ex, task.modality) for n, ex in zip(names, order, strict=True)}
     qt, qid = _multi_template(kind, split, rng)
     conv.say("user", T.render(qt, {**label_fill, "a": refs[id(order[0])], "b": refs[id(order[1])]}))
     at, aid = _multi_answer(kind, rng)
     conv.say("assistant", T.render(at, {**label_fill, "winner": refs[id(win)], "loser": refs[id(lose)]}))
     conv.target = refs[id(win)][1:]
     conv.template_ids = [qid, aid]
-    conv.extra["targets"] = {n: ex.target for n, ex in zip(names, order)}
+    conv.extra["targets"] = {n: ex.target for n, ex in zip(names, order, strict=True)}
     return conv
 
 
@@ -255,7 +255,7 @@ def rank_record(task: TaskSpec, pool: list[Example], split: str, rng: random.Ran
         return None
     names = rng.choice(_PAIR_NAMES)
     conv = _start(cfg, Conversation(task.name, split, "rank", task.task_type))
-    refs = [conv.add_seq(n, ex, task.modality) for n, ex in zip(names, trio)]
+    refs = [conv.add_seq(n, ex, task.modality) for n, ex in zip(names, trio, strict=True)]
     quantity = T.fill_values(task, trio[0].meta)["quantity"]
     qt, qid = _multi_template("rank", split, rng)
     conv.say("user", T.render(qt, {"quantity": quantity, "names": f"{refs[0]}, {refs[1]} and {refs[2]}"}))

@@ -36,7 +36,6 @@ GENOME_FASTA = (
 )
 GENOME_GENBANK = (*(f"genomes/yeast_s288c/chr{i:02d}.gb.gz" for i in range(1, 17)), "genomes/chlamydia_trachomatis/ct.gbk.gz")
 PROTEIN_TABLES = ("genomes/derived/yeast_proteins.tsv.gz", "genomes/derived/ecoli_proteins.tsv.gz")
-_N_RUN = re.compile(r"N+")
 
 
 def _test_sequences(modalities: tuple[str, ...]) -> list[str]:
@@ -78,6 +77,18 @@ def _genome_records(root: Path) -> Iterator[tuple[str, str]]:
                 yield f"{_stem(rel)}_{rec.id}", str(rec.seq).upper()
 
 
+def n_free_segments(chrom: str, min_length: int = 1) -> Iterator[tuple[int, str]]:
+    """(offset, segment) pieces of a chromosome between runs of N (other non-ACGT letters count as N)."""
+    for m in re.finditer(r"[ACGT]+", chrom.upper()):
+        if m.end() - m.start() >= min_length:
+            yield m.start(), m.group()
+
+
+def shares_test_kmer(window: str, banned: frozenset[str]) -> bool:
+    """Whether a window contains any of the banned 32-mers."""
+    return bool(banned) and any(window[i : i + KMER] in banned for i in range(len(window) - KMER + 1))
+
+
 def dna_windows(
     window: int = 1000,
     stride: int | None = None,
@@ -93,13 +104,10 @@ def dna_windows(
     banned = dna_test_kmers() if exclude_test else frozenset()
     n = 0
     for rid, chrom in _genome_records(data_dir()):
-        for m in re.finditer(r"[^N]+", _N_RUN.sub("N", re.sub(r"[^ACGTN]", "N", chrom))):
-            seg, off = m.group(), m.start()
+        for off, seg in n_free_segments(chrom, min_length):
             for start in range(0, max(1, len(seg) - min_length + 1), stride):
                 w = seg[start : start + window]
-                if len(w) < min_length:
-                    continue
-                if banned and any(w[i : i + KMER] in banned for i in range(len(w) - KMER + 1)):
+                if len(w) < min_length or shares_test_kmer(w, banned):
                     continue
                 name = re.sub(r"[^A-Za-z0-9_]", "_", f"{rid}_{off + start}")
                 yield Sequence(name + "_f", w, "dna")

@@ -195,7 +195,7 @@ def load_deepsol(root: Path) -> Raw:
         labels = list(_lines(root / "protein" / "deepsol" / f"{src}_tgt.gz"))
         if len(seqs) != len(labels):
             raise SeqChatInputError(f"DeepSol {src}: {len(seqs)} sequences but {len(labels)} labels")
-        out[split] = [Example(s, int(y), source_id=f"{src}:{i + 1}") for i, (s, y) in enumerate(zip(seqs, labels))]
+        out[split] = [Example(s, int(y), source_id=f"{src}:{i + 1}") for i, (s, y) in enumerate(zip(seqs, labels, strict=True))]
     return out
 
 
@@ -263,7 +263,7 @@ def load_rrna16s_phylum(root: Path, test_fraction: float, min_count: int) -> Raw
     phyla = [lin[1].strip() if len(lin) > 1 else "" for _, lin, _ in recs]
     common = {p for p, n in Counter(phyla).items() if p and n >= min_count}
     out: Raw = {"train": [], "test": []}
-    for (ident, _, seq), phylum in zip(recs, phyla):
+    for (ident, _, seq), phylum in zip(recs, phyla, strict=True):
         if phylum in common:
             split = "test" if stable_fraction(seq_key(seq), "rrna16s") < test_fraction else "train"
             out[split].append(Example(seq, phylum, source_id=ident))
