@@ -59,16 +59,26 @@ def _base_suffix(path: Path) -> str:
     return Path(path.name[:-3]).suffix.lower() if path.suffix == ".gz" else path.suffix.lower()
 
 
-def _example(seq: str, label: Any, modality: str | None, task_type: str, where: str, ident: str) -> Example:
-    s = (seq or "").strip()
-    if not s:
-        raise SeqChatInputError(f"{where}: the sequence is empty")
-    mod = modality or guess_modality(s)
-    try:
-        clean = make_sequence(s, mod, name=ident or "seq").residues
-    except SeqChatInputError as e:
-        raise SeqChatInputError(f"{where}: {e}") from None
-    return Example(clean, parse_label(label, task_type, where), {}, ident)
+RawRow = tuple[str, Any, str, str]  # sequence, label, where (file and line/record), identifier
+
+
+def _finish(rows: list[RawRow], task_type: str, modality: str | None) -> list[Example]:
+    """Validate every row with one modality for the file (given, or the most common guess)."""
+    for seq, _, where, _ in rows:
+        if not str(seq or "").strip():
+            raise SeqChatInputError(f"{where}: the sequence is empty")
+    if modality is None and rows:
+        from collections import Counter
+
+        modality = Counter(guess_modality(str(r[0])) for r in rows).most_common(1)[0][0]
+    out = []
+    for seq, label, where, ident in rows:
+        try:
+            clean = make_sequence(str(seq), modality or "dna", name=ident or "seq").residues
+        except SeqChatInputError as e:
+            raise SeqChatInputError(f"{where}: {e}") from None
+        out.append(Example(clean, parse_label(label, task_type, where), {}, ident))
+    return out
 
 
 def read_table(path: Path, task_type: str, modality: str | None, sequence_col: str, label_col: str) -> list[Example]:
@@ -85,7 +95,7 @@ def read_table(path: Path, task_type: str, modality: str | None, sequence_col: s
                 raise SeqChatInputError(f"{path}, line 1: no column '{col}' in the header {header}; rename it or pass its name")
         si, li = header.index(sequence_col), header.index(label_col)
         ni = header.index("name") if "name" in header else None
-        out = []
+        out: list[RawRow] = []
         for lineno, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -95,8 +105,8 @@ def read_table(path: Path, task_type: str, modality: str | None, sequence_col: s
                     f"check the separator ('{delim}') and quoting"
                 )
             ident = row[ni].strip() if ni is not None else f"line{lineno}"
-            out.append(_example(row[si], row[li], modality, task_type, f"{path}, line {lineno}", ident))
-    return out
+            out.append((row[si], row[li], f"{path}, line {lineno}", ident))
+    return _finish(out, task_type, modality)
 
 
 _LABEL_IN_HEADER = re.compile(r"(?:^|\s)label=(\S+)")
@@ -104,7 +114,7 @@ _LABEL_IN_HEADER = re.compile(r"(?:^|\s)label=(\S+)")
 
 def read_labelled_fasta(path: Path, task_type: str, modality: str | None) -> list[Example]:
     """FASTA whose headers carry the label, as `label=VALUE` or as the last word (`>id VALUE`)."""
-    out = []
+    out: list[RawRow] = []
     with _open(path) as fh:
         for i, (header, residues) in enumerate(iter_fasta_records(fh, str(path)), start=1):
             ident = header.split()[0]
@@ -118,13 +128,13 @@ def read_labelled_fasta(path: Path, task_type: str, modality: str | None) -> lis
                 raise SeqChatInputError(
                     f"{path}, record {i} ('{ident}'): no label in the header; write '>{ident} label=VALUE'"
                 )
-            out.append(_example(residues, label, modality, task_type, f"{path}, record {i} ('{ident}')", ident))
-    return out
+            out.append((residues, label, f"{path}, record {i} ('{ident}')", ident))
+    return _finish(out, task_type, modality)
 
 
 def read_jsonl(path: Path, task_type: str, modality: str | None, sequence_col: str, label_col: str) -> list[Example]:
     """JSON Lines, one object a line with the sequence and label fields."""
-    out = []
+    out: list[RawRow] = []
     with _open(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -136,8 +146,8 @@ def read_jsonl(path: Path, task_type: str, modality: str | None, sequence_col: s
             if not isinstance(obj, dict) or sequence_col not in obj or label_col not in obj:
                 raise SeqChatInputError(f"{path}, line {lineno}: needs an object with '{sequence_col}' and '{label_col}'")
             ident = str(obj.get("name") or obj.get("id") or f"line{lineno}")
-            out.append(_example(obj[sequence_col], obj[label_col], modality, task_type, f"{path}, line {lineno}", ident))
-    return out
+            out.append((obj[sequence_col], obj[label_col], f"{path}, line {lineno}", ident))
+    return _finish(out, task_type, modality)
 
 
 def read_hf(spec: str, split: str, task_type: str, modality: str | None, sequence_col: str, label_col: str) -> list[Example]:
@@ -151,13 +161,13 @@ def read_hf(spec: str, split: str, task_type: str, modality: str | None, sequenc
         ds = datasets.load_dataset(name, config or None, split=split)
     except Exception as e:  # the hub's own errors vary (offline, not found, gated)
         raise SeqChatInputError(f"{spec}: could not load split '{split}' from the hub ({type(e).__name__}: {e})") from None
-    out = []
+    out: list[RawRow] = []
     for i, row in enumerate(ds):
         if sequence_col not in row or label_col not in row:
             raise SeqChatInputError(f"{spec}, row {i}: needs columns '{sequence_col}' and '{label_col}', has {sorted(row)}")
         ident = str(row.get("name") or f"row{i}")
-        out.append(_example(row[sequence_col], row[label_col], modality, task_type, f"{spec} ({split}), row {i}", ident))
-    return out
+        out.append((row[sequence_col], row[label_col], f"{spec} ({split}), row {i}", ident))
+    return _finish(out, task_type, modality)
 
 
 def read_user_examples(
@@ -188,9 +198,6 @@ def read_user_examples(
             raise SeqChatInputError(f"{path}: unknown file type '{suffix}'; use .csv, .tsv, .fasta/.fa, .jsonl (optionally .gz)")
     if not rows:
         raise SeqChatInputError(f"{source}: no labelled sequences found")
-    mods = {guess_modality(r.residues) if modality is None else modality for r in rows}
-    if len(mods) > 1 and modality is None:
-        raise SeqChatInputError(f"{source}: sequences look like a mix of {sorted(mods)}; pass the modality explicitly")
     return rows
 
 
