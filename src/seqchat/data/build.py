@@ -378,7 +378,17 @@ def multi_task_records(names: list[str], split: str, cfg: BuildConfig) -> list[C
     cap = cfg.multi_task_per_split if cfg.max_per_split is None else min(cfg.multi_task_per_split, cfg.max_per_split)
     if split != "train":
         cap = max(1, cap // 5)
-    chosen = rng.sample(groups, min(cap, len(groups)))
+    # round-robin over task combinations so the most frequent pair does not crowd out the others
+    by_combo: dict[tuple[str, ...], list] = defaultdict(list)
+    for g in groups:
+        by_combo[tuple(sorted({s.name for s, _ in g}))].append(g)
+    queues = [rng.sample(v, len(v)) for _, v in sorted(by_combo.items())]
+    chosen: list = []
+    while queues and len(chosen) < cap:
+        queues = [q for q in queues if q]
+        for q in queues:
+            if len(chosen) < cap and q:
+                chosen.append(q.pop())
     out = []
     for items in chosen:
         rng.shuffle(items)
