@@ -114,3 +114,14 @@ def test_window_pooled_mlp_uses_one_token_per_window(tokenizer):
     b = p([{"role": "user", "content": "@a and @b"}], {"a": DNA, "b": DNA[:40]})
     assert int((b["input_ids"] == p.placeholder_id).sum()) == 2 + 1
     assert torch.equal(b["sequence_inputs"]["dna"]["window_to_seq"], torch.tensor([0, 0, 1]))
+
+
+def test_referenced_subset_picks_named_sequences_from_a_pool():
+    from seqchat.processor import referenced_subset
+    from seqchat.sequences import as_named_sequences
+
+    pool = as_named_sequences({"a": DNA, "b": PROT, "c": DNA})
+    assert list(referenced_subset([{"role": "user", "content": "Is @a like @c."}], pool)) == ["a", "c"]
+    assert list(referenced_subset([{"role": "user", "content": "Is <dna> ok?"}], pool)) == ["a", "b", "c"]
+    # an unknown name stays unresolved so the processor reports it
+    assert referenced_subset([{"role": "user", "content": "@zz"}], pool) == {}

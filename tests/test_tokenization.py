@@ -1,6 +1,11 @@
 """Sequence tokenizers and windows."""
 
-from seqchat.tokenization import get_sequence_tokenizer, nucleotide_transformer_vocab, split_windows, window_starts
+from seqchat.tokenization import (
+    get_sequence_tokenizer,
+    nucleotide_transformer_vocab,
+    split_windows,
+    window_starts,
+)
 
 
 def test_nt_vocabulary_layout_matches_nucleotide_transformer():

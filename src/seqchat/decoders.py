@@ -112,7 +112,9 @@ def load_tokenizer(name_or_path: str):
 def load_decoder(name_or_path: str, dtype=None):
     """Load a causal LM decoder from a registered name, a local folder or a hub id."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a per-tensor progress bar on every load is noise in a chat tool
     return AutoModelForCausalLM.from_pretrained(resolve_decoder(name_or_path), dtype=dtype)
 
 

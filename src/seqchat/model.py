@@ -192,14 +192,18 @@ class SeqChatForConditionalGeneration(nn.Module):
         use_cache: bool = True,
         streamer: Callable[[int], None] | None = None,
         generator: torch.Generator | None = None,
+        stop_at_eos: bool = True,
     ) -> list[list[int]]:
-        """Greedy (or sampled) decoding; with use_cache=False every step recomputes the whole window (ChatNT)."""
+        """Greedy (or sampled) decoding; with use_cache=False every step recomputes the whole window (ChatNT).
+
+        stop_at_eos=False always produces max_new_tokens tokens (benchmarks).
+        """
         if batch["input_ids"].shape[0] > 1 and batch["attention_mask"][:, -1].min() == 0:
             raise ValueError("batched generation needs left padding: process with padding_side='left'")
         embeds = self.embed_inputs(batch)
         att = batch["attention_mask"].to(self.device)
         emb = self.decoder.get_input_embeddings()
-        stop = self._stop_ids()
+        stop = self._stop_ids() if stop_at_eos else set()
         n = embeds.shape[0]
         done = torch.zeros(n, dtype=torch.bool, device=self.device)
         tokens: list[list[int]] = [[] for _ in range(n)]

@@ -53,6 +53,24 @@ def _ordered_sequences(sequences: Sequences | None) -> dict[str, Sequence]:
     return out
 
 
+def referenced_subset(messages: Seq[Message], pool: Mapping[str, Sequence]) -> dict[str, Sequence]:
+    """The sequences of a pool (e.g. a whole FASTA file) that the user turns refer to by @name.
+
+    With positional tags present the whole pool is kept, since tags take sequences in order.
+    """
+    texts = [m["content"] for m in messages if m.get("role") != "assistant"]
+    matches = [m for t in texts for m in REFERENCE.finditer(t)]
+    if any(m.group(1) for m in matches):
+        return dict(pool)
+    wanted: set[str] = set()
+    for m in matches:
+        name = m.group(2)
+        while name not in pool and name and name[-1] in ".:|-":
+            name = name[:-1]
+        wanted.add(name if name in pool else m.group(2))
+    return {n: s for n, s in pool.items() if n in wanted}
+
+
 def sequence_key(encoder: str, residues: str) -> str:
     """Stable key for caching one sequence's encoder output."""
     return f"{encoder}:{hashlib.sha1(residues.encode()).hexdigest()}"
