@@ -45,8 +45,9 @@ def test_real_decoder_forward_backward_reaches_encoder_and_projector_not_decoder
     assert torch.isfinite(out["loss"]) and out["loss"] > 0
     out["loss"].backward()
     assert all(p.grad is None for p in model.decoder.parameters())
+    assert model.projector.latents.grad.abs().sum() > 0
     for name in ("dna", "protein"):
-        assert model.projectors[name].latents.grad.abs().sum() > 0
+        assert model.projector.input_proj[name].weight.grad.abs().sum() > 0
         emb = model.encoders[name].model.embeddings.word_embeddings.weight
         assert emb.grad is not None and emb.grad.abs().sum() > 0
     model.zero_grad(set_to_none=True)

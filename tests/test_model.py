@@ -114,13 +114,14 @@ def test_score_agrees_with_direct_forward(make_model):
 def test_freezing_and_gradients(make_model):
     model = make_model().train()
     assert not any(p.requires_grad for p in model.decoder.parameters())
-    assert all(p.requires_grad for p in model.projectors.parameters())
+    assert all(p.requires_grad for p in model.projector.parameters())
     assert all(p.requires_grad for p in model.encoders.parameters())
     conv = [{"role": "user", "content": "Is @a a promoter?"}, {"role": "assistant", "content": "Yes."}]
     out = model.forward(model.processor(conv, {"a": DNA_A}))
     out["loss"].backward()
     assert all(p.grad is None for p in model.decoder.parameters())
-    assert model.projectors["dna"].latents.grad.abs().sum() > 0
+    assert model.projector.latents.grad.abs().sum() > 0
+    assert model.projector.input_proj["dna"].weight.grad.abs().sum() > 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoders["dna"].parameters())
     frozen = make_model(freeze_encoders=True)
     assert not any(p.requires_grad for p in frozen.encoders.parameters())
@@ -145,7 +146,7 @@ def test_save_load_round_trip_gives_identical_logits(make_model, tmp_path, token
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "config.json" in files and all(not f.endswith((".bin", ".pt", ".pkl")) for f in files)
     saved = model.trainable_state_dict()
-    assert any(k.startswith("projectors.dna.") for k in saved) and any(k.startswith("encoders.dna.") for k in saved)
+    assert any(k.startswith("projector.input_proj.dna.") for k in saved) and any(k.startswith("encoders.dna.") for k in saved)
     torch.manual_seed(123)  # a different init, so equality must come from the loaded weights
     again = SeqChatForConditionalGeneration.from_pretrained(tmp_path, tokenizer=tokenizer).eval()
     conv = [{"role": "user", "content": "@a vs @p"}, {"role": "assistant", "content": "Different."}]
@@ -168,7 +169,7 @@ def test_pretrained_frozen_decoder_is_not_saved(make_model):
 
 def test_save_in_fp16_shards(make_model, tmp_path):
     model = make_model()
-    model.config.decoder_config = None  # only encoders + projectors are written
+    model.config.decoder_config = None  # only encoders + projector are written
     model.save_pretrained(tmp_path, dtype=torch.float16, shard_mb=0.3)
     shards = list(tmp_path.glob("model-*.safetensors"))
     assert len(shards) > 1 and all(p.stat().st_size <= 0.31 * 1024 * 1024 for p in shards)
@@ -192,17 +193,19 @@ def test_encoder_outputs_are_cached_across_turns(make_model):
 @pytest.mark.parametrize("kind", sorted(PROJECTORS))
 def test_projectors_shapes_and_padding_is_masked(kind):
     torch.manual_seed(0)
-    proj = build_projector({"type": kind, "num_queries": 5, "num_layers": 1, "num_heads": 2}, 12, 16).eval()
+    spec = {"type": kind, "num_queries": 5, "num_layers": 1, "num_heads": 2}
+    proj = build_projector(spec, {"dna": 12, "protein": 8}, 16).eval()
     seq = torch.randn(2, 7, 12)
     mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3], dtype=torch.bool)
     q = torch.randn(2, 3, 16)
     qm = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
-    y = proj(seq, mask, q, qm)
+    y = proj("dna", seq, mask, q, qm)
     assert y.shape == (2, 5, 16)
+    assert proj("protein", torch.randn(2, 7, 8), mask, q, qm).shape == (2, 5, 16)
     seq2, q2 = seq.clone(), q.clone()
     seq2[1, 4:] = 100.0  # padding content must not matter
     q2[1, 1:] = -50.0
-    torch.testing.assert_close(proj(seq2, mask, q2, qm), y)
+    torch.testing.assert_close(proj("dna", seq2, mask, q2, qm), y)
 
 
 def test_segment_pool_means_and_short_rows():

@@ -42,18 +42,18 @@ class SeqChatForConditionalGeneration(nn.Module):
         self.decoder = _build_decoder(config)
         dec_dim = self.decoder.get_input_embeddings().embedding_dim
         self.encoders = nn.ModuleDict()
-        self.projectors = nn.ModuleDict()
         for name, spec in config.encoders.items():
             model = build_encoder_model(spec, load_weights=name not in encoders_from_config)
             self.encoders[name] = SequenceEncoder(model, spec["tokenizer"], spec["window"], spec["overlap"])
-            self.projectors[name] = build_projector(config.projector, self.encoders[name].hidden_size, dec_dim)
+        dims = {name: enc.hidden_size for name, enc in self.encoders.items()}
+        self.projector = build_projector(config.projector, dims, dec_dim)
         self.encoder_cache: OrderedDict[tuple[str, bool], torch.Tensor] = OrderedDict()
         self.encoder_cache_size = 512
         self.apply_freezing()
 
     # ---- freezing -----------------------------------------------------------------------------
     def apply_freezing(self) -> None:
-        """Decoder frozen (LoRA adapters trainable if configured), encoders per config, projectors trainable."""
+        """Decoder frozen (LoRA adapters trainable if configured), encoders per config, projector trainable."""
         self.decoder.requires_grad_(not self.config.freeze_decoder)
         if self.config.lora:
             from peft import LoraConfig, get_peft_model
@@ -67,7 +67,7 @@ class SeqChatForConditionalGeneration(nn.Module):
                 ),
             )  # fmt: skip
         self.encoders.requires_grad_(not self.config.freeze_encoders)
-        self.projectors.requires_grad_(True)
+        self.projector.requires_grad_(True)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimizer updates."""
@@ -81,7 +81,7 @@ class SeqChatForConditionalGeneration(nn.Module):
 
     def _encode_pieces(self, name: str, d: dict[str, Any], max_windows: int = 64) -> list[torch.Tensor]:
         """Per unique sequence: its content-token embeddings (or one vector per window when pooling)."""
-        pool = self.projectors[name].pool_windows
+        pool = self.projector.pool_windows
         use_cache = not torch.is_grad_enabled()
         keys = d["keys"]
         pieces: list[torch.Tensor | None] = [
@@ -126,9 +126,9 @@ class SeqChatForConditionalGeneration(nn.Module):
             idx = [i for i, (e, _) in enumerate(occ) if e == name]
             group = [pieces[name][occ[i][1]] for i in idx]
             seq, mask = pad_pieces(group, group[0])
-            proj = self.projectors[name]
+            proj = self.projector
             question = emb(q_ids[idx]) if proj.needs_question else None
-            y = proj(seq, mask, question, q_mask[idx])
+            y = proj(name, seq, mask, question, q_mask[idx])
             for j, i in enumerate(idx):
                 out[i] = y[j, : group[j].shape[0]] if proj.pool_windows else y[j]
         return out  # type: ignore[return-value]
@@ -212,7 +212,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         for _ in range(max_new_tokens):
             out = self.decoder(
                 inputs_embeds=step_embeds, attention_mask=att, position_ids=step_pos,
-                past_key_values=cache, use_cache=use_cache,
+                past_key_values=cache, use_cache=use_cache, logits_to_keep=1,
             )  # fmt: skip
             logits = out.logits[:, -1].float()
             nxt = self._pick(logits, do_sample, temperature, top_p, generator)
@@ -304,8 +304,8 @@ class SeqChatForConditionalGeneration(nn.Module):
 
     # ---- persistence --------------------------------------------------------------------------
     def _always_saved(self, key: str) -> bool:
-        """Parts with no pretrained source to reload from: projectors, built-in encoders, random decoders."""
-        if key.startswith("projectors."):
+        """Parts with no pretrained source to reload from: projector, built-in encoders, random decoders."""
+        if key.startswith("projector."):
             return True
         if key.startswith("decoder."):
             return self.config.decoder_config is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -25,54 +26,66 @@ def segment_pool(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     return (w @ x) / w.sum(-1, keepdim=True).clamp(min=1)
 
 
-class Projector(nn.Module):
-    """Base: K output vectors per sequence, no question, no per-window pooling."""
+class Projector(nn.Module, abc.ABC):
+    """Base: a per-encoder input map into decoder width, then a body shared by every modality.
+
+    Subclasses emit K vectors per sequence unless they pool per window; the input maps let encoders of
+    different widths (DNA, protein) share one projector, as ChatNT's single projection does.
+    """
 
     needs_question = False
     pool_windows = False
+
+    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64):
+        super().__init__()
+        self.num_queries = num_queries
+        self.input_proj = nn.ModuleDict({name: nn.Linear(d, decoder_dim) for name, d in encoder_dims.items()})
 
     @staticmethod
     def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
         """Placeholder tokens one sequence occupies in the prompt under this config."""
         return int(spec.get("num_queries", 64))
 
+    def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, He) sequence embeddings from `encoder` [+ question (S, Q, Hd)] → (S, K, Hd)."""
+        return self.body(self.input_proj[encoder](seq), seq_mask, question, question_mask)
+
+    @abc.abstractmethod
+    def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
+        """The modality-independent part, in decoder width."""
+
 
 class LinearProjector(Projector):
-    """One linear map per token, then pooled into K vectors."""
+    """One linear map per token (per encoder), then pooled into K vectors."""
 
-    def __init__(self, encoder_dim: int, decoder_dim: int, num_queries: int = 64, **_: Any):
-        super().__init__()
-        self.num_queries = num_queries
-        self.proj = nn.Linear(encoder_dim, decoder_dim)
+    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64, **_: Any):
+        super().__init__(encoder_dims, decoder_dim, num_queries)
 
-
-    def forward(self, seq: torch.Tensor, seq_mask: torch.Tensor, question=None, question_mask=None) -> torch.Tensor:
-        """(S, L, He) → (S, K, Hd)."""
-        return segment_pool(self.proj(seq), seq_mask, self.num_queries)
+    def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
+        """Pool the projected tokens into K segments."""
+        return segment_pool(x, mask, self.num_queries)
 
 
 class MLPProjector(Projector):
     """Two-layer MLP per token; with window pooling (GeneChat) each encoder window becomes one vector."""
 
     def __init__(
-        self, encoder_dim: int, decoder_dim: int, num_queries: int = 64, pool_windows: bool = False, **_: Any
-    ):
-        super().__init__()
-        self.num_queries = num_queries
+        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64, pool_windows: bool = False,
+        **_: Any,
+    ):  # fmt: skip
+        super().__init__(encoder_dims, decoder_dim, num_queries)
         self.pool_windows = pool_windows
-        self.net = nn.Sequential(
-            nn.Linear(encoder_dim, decoder_dim), nn.GELU(), nn.Linear(decoder_dim, decoder_dim)
-        )
+        self.net = nn.Sequential(nn.GELU(), nn.Linear(decoder_dim, decoder_dim))
 
     @staticmethod
     def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
         """Placeholder tokens one sequence occupies in the prompt under this config."""
         return num_windows if spec.get("pool_windows", False) else int(spec.get("num_queries", 64))
 
-    def forward(self, seq: torch.Tensor, seq_mask: torch.Tensor, question=None, question_mask=None) -> torch.Tensor:
-        """(S, L, He) → (S, K, Hd), or (S, windows, Hd) with window pooling (inputs already pooled)."""
-        y = self.net(seq)
-        return y if self.pool_windows else segment_pool(y, seq_mask, self.num_queries)
+    def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, Hd) → (S, K, Hd), or (S, windows, Hd) with window pooling (inputs already pooled)."""
+        y = self.net(x)
+        return y if self.pool_windows else segment_pool(y, mask, self.num_queries)
 
 
 class CrossAttention(nn.Module):
@@ -119,7 +132,7 @@ class PerceiverProjector(Projector):
 
     def __init__(
         self,
-        encoder_dim: int,
+        encoder_dims: dict[str, int],
         decoder_dim: int,
         num_queries: int = 64,
         num_layers: int = 3,
@@ -127,22 +140,18 @@ class PerceiverProjector(Projector):
         ffn_mult: int = 4,
         **_: Any,
     ):
-        super().__init__()
-        self.num_queries = num_queries
-        # ChatNT maps encoder width to decoder width first, then resamples in decoder space
-        self.input_proj = nn.Linear(encoder_dim, decoder_dim)
+        # ChatNT maps encoder width to decoder width first (input_proj), then resamples in decoder space
+        super().__init__(encoder_dims, decoder_dim, num_queries)
         self.latents = nn.Parameter(torch.randn(num_queries, decoder_dim) * 0.02)
         self.layers = nn.ModuleList(
             PerceiverLayer(decoder_dim, num_heads, ffn_mult, self.english_aware) for _ in range(num_layers)
         )
 
-
-    def forward(self, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
-        """(S, L, He) [+ question (S, Q, Hd)] → (S, K, Hd)."""
-        seq = self.input_proj(seq)
-        lat = self.latents.unsqueeze(0).expand(seq.shape[0], -1, -1)
+    def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
+        """Resample (S, L, Hd) tokens into (S, K, Hd) latents."""
+        lat = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)
         for layer in self.layers:
-            lat = layer(lat, seq, seq_mask, question, question_mask)
+            lat = layer(lat, x, mask, question, question_mask)
         return lat
 
 
@@ -168,7 +177,7 @@ def projector_class(spec: dict[str, Any]) -> type[Projector]:
     return PROJECTORS[spec["type"]]
 
 
-def build_projector(spec: dict[str, Any], encoder_dim: int, decoder_dim: int) -> Projector:
-    """Build a projector from its config entry ({'type': name, ...kwargs})."""
+def build_projector(spec: dict[str, Any], encoder_dims: dict[str, int], decoder_dim: int) -> Projector:
+    """Build the projector from its config entry ({'type': name, ...kwargs}) for these encoder widths."""
     kwargs = {k: v for k, v in spec.items() if k != "type"}
-    return projector_class(spec)(encoder_dim=encoder_dim, decoder_dim=decoder_dim, **kwargs)
+    return projector_class(spec)(encoder_dims=encoder_dims, decoder_dim=decoder_dim, **kwargs)
