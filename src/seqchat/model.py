@@ -292,6 +292,51 @@ class SeqChatForConditionalGeneration(nn.Module):
         mean = token_logp.sum(1) / mask.sum(1)
         return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": mask.sum(1)}
 
+    @torch.no_grad()
+    def score_many(self, batch: dict[str, Any], candidates: list[str] | list[list[str]]) -> dict[str, torch.Tensor]:
+        """`score` for a left-padded batch of prompts: (n_prompts, n_candidates) tensors.
+
+        `candidates` is one list shared by every prompt, or one list per prompt (all of one length).
+        Each prompt runs once; its KV cache is repeated across its candidates.
+        """
+        n_prompts = batch["input_ids"].shape[0]
+        if n_prompts > 1 and batch["attention_mask"][:, -1].min() == 0:
+            raise ValueError("batched scoring needs left padding: process with padding_side='left'")
+        shared = bool(candidates) and isinstance(candidates[0], str)
+        lists = [list(candidates)] * n_prompts if shared else [list(c) for c in candidates]
+        if len(lists) != n_prompts:
+            raise SeqChatInputError(f"{n_prompts} prompts but {len(lists)} candidate lists")
+        n = len(lists[0])
+        if n == 0 or any(len(c) != n for c in lists):
+            raise SeqChatInputError("score_many needs the same number (at least one) of candidates for every prompt")
+        tok = self.processor.tokenizer
+        cand = [tok(c, add_special_tokens=False)["input_ids"] + self.processor.end_of_turn_ids for cs in lists for c in cs]
+        att = batch["attention_mask"].to(self.device)
+        out = self.decoder(
+            inputs_embeds=self.embed_inputs(batch), attention_mask=att, position_ids=self.position_ids(att),
+            use_cache=True, logits_to_keep=1,
+        )  # fmt: skip
+        first_logp = torch.log_softmax(out.logits[:, -1].float(), -1).repeat_interleave(n, 0)  # (P*C, V)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
+        rows, longest = len(cand), max(len(c) for c in cand)
+        ids = torch.full((rows, longest), tok.pad_token_id, dtype=torch.long, device=self.device)
+        mask = torch.zeros((rows, longest), dtype=torch.long, device=self.device)
+        for i, c in enumerate(cand):
+            ids[i, : len(c)] = torch.tensor(c)
+            mask[i, : len(c)] = 1
+        start = self.position_ids(att)[:, -1].repeat_interleave(n) + 1
+        out2 = self.decoder(
+            input_ids=ids, attention_mask=torch.cat([att.repeat_interleave(n, 0), mask], dim=1),
+            position_ids=start[:, None] + torch.arange(longest, device=self.device), past_key_values=cache,
+            use_cache=True,
+        )  # fmt: skip
+        logits = out2.logits[:, :-1].float()  # predicts candidate tokens 2..L
+        rest = logits.gather(2, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
+        token_logp = torch.cat([first_logp.gather(1, ids[:, :1]), rest], dim=1) * mask
+        mean = (token_logp.sum(1) / mask.sum(1)).view(n_prompts, n)
+        return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": mask.sum(1).view(n_prompts, n)}
+
     # ---- convenience --------------------------------------------------------------------------
     def chat(
         self, messages: list[dict[str, str]], sequences: Any = None, max_new_tokens: int = 128, **kwargs: Any
