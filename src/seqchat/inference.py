@@ -1,0 +1,288 @@
+"""Task-level prediction with a seqchat model: the one entry point for `seqchat eval`, `seqchat predict` and the API.
+
+    predict_task(model, task_name, sequences, *, metas=None, mode="auto", question_index=None,
+                 batch_size=8, max_new_tokens=48, calibrator=None, system_prompt=None) -> list[TaskPrediction]
+
+`model` is a loaded `SeqChatForConditionalGeneration`; `sequences` are residue strings (or `Sequence`s) of
+the task's modality; `metas` optional per-sequence metadata some questions need (crispr_on_target:
+{"cell_line": "HeLa"}). Each sequence is asked the task's test-split question (template
+`question_index`, or template i mod n for the i-th sequence when None), which training never uses.
+
+Modes:
+- "score" (binary and multi-class): no text is generated. Binary tasks: ChatNT's perplexity classifier,
+  the task's held-out confidence phrasings (N positive, N negative) scored with `model.score_many`, the
+  class means of exp(mean token log-likelihood) read as logits, softmax -> P(positive); Platt-calibrated
+  when a calibrator is given. Multi-class: one canonical answer per class, softmax over the answers'
+  total log-likelihoods. The answer is the canonical answer of the most probable class.
+- "generate" (every task type): a greedy answer, parsed with `seqchat.evaluation.answers.parse_prediction`.
+- "auto": "score" for binary and multi-class tasks, "generate" for the others.
+
+Each `TaskPrediction` holds `answer` (text), `prediction` (the registry's class key, a float, a tuple of
+EC numbers or text; None when the answer could not be parsed), `probabilities` ({class key: p}, in
+"score" mode only) and `parse_failed`.
+
+    confidence(model, task_name, sequences, *, metas=None, question_index=None, calibrator=None,
+               batch_size=8) -> np.ndarray
+
+P(positive) of a binary task's answer, the number to show next to it (raw perplexity-based, or
+Platt-calibrated). `load_calibrators(model_dir)` reads the per-task calibrators that
+`seqchat eval --save-calibration` writes to `<model_dir>/calibration.json` ({} when there is none).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqchat.data import templates as T
+from seqchat.data.tasks import TaskSpec, get_task
+from seqchat.errors import SeqChatInputError
+from seqchat.evaluation.answers import parse_prediction
+from seqchat.evaluation.calibration import PlattCalibrator, class_logits, positive_probability
+from seqchat.sequences import Sequence as Seq
+from seqchat.sequences import make_sequence
+
+CALIBRATION_FILE = "calibration.json"
+SEQ_NAME = "seq"
+MODES = ("auto", "score", "generate")
+# the per-candidate logit of ChatNT's confidence; a saved calibrator was fitted on this
+CANDIDATE_LOGIT = "inverse_perplexity"
+
+
+@dataclass
+class TaskPrediction:
+    """One sequence's answer to a task question, its parsed prediction and (when scored) class probabilities."""
+
+    answer: str
+    prediction: Any
+    probabilities: dict[Any, float] | None = None
+    parse_failed: bool = False
+
+
+def _residues(s: str | Seq) -> str:
+    return s.residues if isinstance(s, Seq) else s
+
+
+def _batches(sequences: Sequence[str | Seq], batch_size: int) -> Iterator[list[int]]:
+    """Index batches of similar length (less padding), longest first so memory use peaks at once."""
+    order = sorted(range(len(sequences)), key=lambda i: -len(_residues(sequences[i])))
+    for i in range(0, len(order), max(1, batch_size)):
+        yield order[i : i + batch_size]
+
+
+def _prompts(
+    task: TaskSpec,
+    sequences: Sequence[str | Seq],
+    idx: list[int],
+    metas: Sequence[Mapping[str, str] | None] | None,
+    question_index: int | None,
+    system_prompt: str | None,
+) -> tuple[list[list[dict[str, str]]], list[dict[str, Seq]]]:
+    convs, seqs = [], []
+    system = T.system_prompt() if system_prompt is None else system_prompt
+    for i in idx:
+        meta = dict(metas[i] or {}) if metas is not None else {}
+        q = T.render_test_question(task.name, SEQ_NAME, i if question_index is None else question_index, meta)
+        convs.append(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}])
+        seqs.append({SEQ_NAME: make_sequence(_residues(sequences[i]), task.modality, SEQ_NAME)})
+    return convs, seqs
+
+
+def _run_batches(
+    model: Any,
+    task: TaskSpec,
+    sequences: Sequence[str | Seq],
+    metas: Sequence[Mapping[str, str] | None] | None,
+    question_index: int | None,
+    batch_size: int,
+    system_prompt: str | None,
+    step: Callable[[dict[str, Any], list[int]], list[Any]],
+) -> list[Any]:
+    """Process left-padded prompt batches and put each batch's per-prompt results back in input order."""
+    if metas is not None and len(metas) != len(sequences):
+        raise SeqChatInputError(f"{len(sequences)} sequences but {len(metas)} metadata entries")
+    out: list[Any] = [None] * len(sequences)
+    model.eval()
+    for idx in _batches(sequences, batch_size):
+        convs, seqs = _prompts(task, sequences, idx, metas, question_index, system_prompt)
+        batch = model.processor(convs, seqs, add_generation_prompt=True, padding_side="left")
+        with torch.no_grad():
+            for i, r in zip(idx, step(batch, idx), strict=True):
+                out[i] = r
+    return out
+
+
+def candidate_scores(
+    model: Any,
+    task_name: str,
+    sequences: Sequence[str | Seq],
+    *,
+    metas: Sequence[Mapping[str, str] | None] | None = None,
+    question_index: int | None = None,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A binary task's confidence phrasings scored per sequence: (n, 2N) mean log-likelihoods and the positive mask."""
+    task = get_task(task_name)
+    lists = [T.confidence_candidates(task_name, dict(metas[i] or {}) if metas else None) for i in range(len(sequences))]
+    positive = np.array([True] * len(lists[0][1]) + [False] * len(lists[0][0])) if lists else np.zeros(0, bool)
+
+    def step(batch: dict[str, Any], idx: list[int]) -> list[np.ndarray]:
+        cands = [lists[i][1] + lists[i][0] for i in idx]
+        return list(model.score_many(batch, cands)["mean_logprob"].float().cpu().numpy())
+
+    rows = _run_batches(model, task, sequences, metas, question_index, batch_size, system_prompt, step)
+    return np.array(rows, dtype=float).reshape(len(sequences), positive.size), positive
+
+
+def _binary_probability(scores: np.ndarray, positive: np.ndarray, calibrator: PlattCalibrator | None) -> np.ndarray:
+    logits = class_logits(scores, positive, candidate_logit=CANDIDATE_LOGIT)
+    return calibrator.predict_proba(logits) if calibrator is not None else positive_probability(logits)
+
+
+def confidence(
+    model: Any,
+    task_name: str,
+    sequences: Sequence[str | Seq],
+    *,
+    metas: Sequence[Mapping[str, str] | None] | None = None,
+    question_index: int | None = None,
+    calibrator: PlattCalibrator | None = None,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> np.ndarray:
+    """P(positive) per sequence for a binary task: ChatNT's perplexity-based probability, Platt-calibrated if given."""
+    task = get_task(task_name)
+    if task.task_type != "binary":
+        raise SeqChatInputError(f"confidence is defined for binary tasks; '{task_name}' is {task.task_type}")
+    scores, positive = candidate_scores(
+        model, task_name, sequences, metas=metas, question_index=question_index, batch_size=batch_size,
+        system_prompt=system_prompt,
+    )  # fmt: skip
+    return _binary_probability(scores, positive, calibrator)
+
+
+def _score_multiclass(
+    model: Any, task: TaskSpec, sequences: Sequence[str | Seq], metas: Any, question_index: int | None,
+    batch_size: int, system_prompt: str | None,
+) -> np.ndarray:  # fmt: skip
+    keys = list(task.labels)
+    answers = [T.canonical_answers(task.name, dict(metas[i] or {}) if metas else None) for i in range(len(sequences))]
+
+    def step(batch: dict[str, Any], idx: list[int]) -> list[np.ndarray]:
+        r = model.score_many(batch, [[answers[i][k] for k in keys] for i in idx])
+        # total log-likelihood, so that each answer's probability is that of the whole sentence
+        return list(torch.softmax((r["mean_logprob"] * r["num_tokens"]).float(), -1).cpu().numpy())
+
+    return np.array(_run_batches(model, task, sequences, metas, question_index, batch_size, system_prompt, step))
+
+
+def class_keys(task_name: str) -> list[Any]:
+    """The class keys in the column order of probability arrays: [0, 1] for binary tasks, registry order otherwise."""
+    task = get_task(task_name)
+    return [0, 1] if task.task_type == "binary" else list(task.labels)
+
+
+def predictions_from_probabilities(
+    task_name: str, probs: np.ndarray, metas: Sequence[Mapping[str, str] | None] | None = None
+) -> list[TaskPrediction]:
+    """Most probable class per row of (n, n_classes) probabilities (columns in `class_keys` order), with its canonical answer."""
+    keys = class_keys(task_name)
+    out = []
+    for i, row in enumerate(np.asarray(probs, dtype=float)):
+        best = keys[int(np.argmax(row))]
+        canon = T.canonical_answers(task_name, dict(metas[i] or {}) if metas else None)
+        out.append(TaskPrediction(canon[best], best, {k: float(v) for k, v in zip(keys, row, strict=True)}))
+    return out
+
+
+def predict_task(
+    model: Any,
+    task_name: str,
+    sequences: Sequence[str | Seq],
+    *,
+    metas: Sequence[Mapping[str, str] | None] | None = None,
+    mode: str = "auto",
+    question_index: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 48,
+    calibrator: PlattCalibrator | None = None,
+    system_prompt: str | None = None,
+) -> list[TaskPrediction]:
+    """Answer a task's test question about each sequence (see the module docstring for the modes)."""
+    task = get_task(task_name)
+    if mode not in MODES:
+        raise SeqChatInputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+    classes = task.task_type in ("binary", "multiclass")
+    if mode == "auto":
+        mode = "score" if classes else "generate"
+    if not sequences:
+        return []
+    common = dict(metas=metas, question_index=question_index, batch_size=batch_size, system_prompt=system_prompt)
+    if mode == "score":
+        if not classes:
+            raise SeqChatInputError(f"mode 'score' needs a binary or multi-class task; '{task_name}' is {task.task_type}")
+        if task.task_type == "binary":
+            p = confidence(model, task_name, sequences, calibrator=calibrator, **common)  # type: ignore[arg-type]
+            probs = np.stack([1 - p, p], axis=1)
+        else:
+            probs = _score_multiclass(model, task, sequences, metas, question_index, batch_size, system_prompt)
+        return predictions_from_probabilities(task_name, probs, metas)
+    tok = model.processor.tokenizer
+
+    def step(batch: dict[str, Any], idx: list[int]) -> list[str]:
+        tokens = model.generate(batch, max_new_tokens=max_new_tokens)
+        return [tok.decode(t, skip_special_tokens=True).strip() for t in tokens]
+
+    answers = _run_batches(model, task, sequences, metas, question_index, batch_size, system_prompt, step)
+    preds = [parse_prediction(task_name, a) for a in answers]
+    return [TaskPrediction(a, p, None, p is None) for a, p in zip(answers, preds, strict=True)]
+
+
+# ---- saved Platt calibrators ------------------------------------------------------------------
+
+
+def calibrator_to_dict(c: PlattCalibrator) -> dict[str, Any]:
+    """A fitted calibrator as plain JSON-able numbers."""
+    if c.model is None:
+        raise ValueError("the calibrator is not fitted")
+    return {"features": c.features, "C": c.C, "coef": c.model.coef_.tolist(), "intercept": c.model.intercept_.tolist()}
+
+
+def calibrator_from_dict(d: Mapping[str, Any]) -> PlattCalibrator:
+    """Rebuild a fitted calibrator from `calibrator_to_dict` output."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=d["C"], solver="lbfgs")
+    lr.coef_, lr.intercept_ = np.array(d["coef"], dtype=float), np.array(d["intercept"], dtype=float)
+    lr.classes_ = np.array([0, 1])
+    lr.n_features_in_ = lr.coef_.shape[1]
+    return PlattCalibrator(features=d["features"], C=d["C"], model=lr)
+
+
+def save_calibrators(path: str | Path, calibrators: Mapping[str, PlattCalibrator], info: Mapping[str, Any]) -> Path:
+    """Write per-task calibrators (and how they were fitted) as JSON."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"candidate_logit": CANDIDATE_LOGIT, **info, "tasks": {t: calibrator_to_dict(c) for t, c in calibrators.items()}}
+    p.write_text(json.dumps(doc, indent=1))
+    return p
+
+
+def load_calibrators(path: str | Path) -> dict[str, PlattCalibrator]:
+    """Per-task calibrators from a calibration.json, or from a model folder holding one; {} when absent."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CALIBRATION_FILE
+    if not p.exists():
+        return {}
+    doc = json.loads(p.read_text())
+    if doc.get("candidate_logit", CANDIDATE_LOGIT) != CANDIDATE_LOGIT:
+        raise SeqChatInputError(f"'{p}' was fitted on '{doc['candidate_logit']}' logits; this seqchat uses {CANDIDATE_LOGIT}")
+    return {t: calibrator_from_dict(d) for t, d in doc["tasks"].items()}
