@@ -11,7 +11,12 @@ from seqchat.errors import SeqChatInputError
 # subcommand -> module exposing `register(subparsers)`; each registered parser sets `func`.
 COMMANDS: dict[str, str] = {
     "ask": "seqchat.serving.cli_chat",
+    "chat": "seqchat.serving.cli_chat",
+    "predict": "seqchat.serving.predict",
+    "serve": "seqchat.serving.server",
     "data": "seqchat.data.cli",
+    "pretrain-encoder": "seqchat.training.cli",
+    "train": "seqchat.training.cli",
 }
 
 

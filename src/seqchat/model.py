@@ -362,7 +362,14 @@ class SeqChatForConditionalGeneration(nn.Module):
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Trainable parameters plus parts that cannot be rebuilt from a pretrained source."""
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {k: v for k, v in self.state_dict().items() if k in trainable or self._always_saved(k)}
+        out: dict[str, torch.Tensor] = {}
+        seen: set[int] = set()
+        for k, v in self.state_dict().items():
+            # tied tensors (embeddings = LM head) are written once; loading one restores both
+            if (k in trainable or self._always_saved(k)) and v.data_ptr() not in seen:
+                seen.add(v.data_ptr())
+                out[k] = v
+        return out
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, shard_mb: float = 15) -> None:
         """Write config.json and the trainable weights as safetensors shards (never pickle)."""

@@ -1,0 +1,1 @@
+"""Training: encoder pretraining and instruction tuning, one loop (loop.py) for both."""

@@ -1,0 +1,125 @@
+"""`seqchat pretrain-encoder` and `seqchat train`: recipes driven by YAML configs under configs/."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqchat.errors import SeqChatInputError
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise SeqChatInputError(f"config file '{p}' does not exist")
+    return yaml.safe_load(p.read_text()) or {}
+
+
+def _train_cfg(raw: dict[str, Any], args: argparse.Namespace):
+    from seqchat.training.loop import TrainConfig
+
+    cfg = TrainConfig.from_dict(raw.get("train", {}))
+    for key in ("out_dir", "max_steps", "stop_after_step", "max_time_s", "batch_size"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(cfg, key, value)
+    return cfg
+
+
+def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
+    """Training and validation sequences of a pretraining corpus (built from shared data, cached as FASTA)."""
+    from seqchat.data.corpora import write_corpus
+    from seqchat.sequences import read_fasta
+
+    path = Path(spec.get("path") or out_dir / f"corpus_{spec['modality']}.fa")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_corpus(spec["modality"], path, spec.get("max_sequences"))
+    seqs = [s.residues for s in read_fasta(path)]
+    # a stable 1% of the corpus (by content hash) is held out for validation
+    def held_out(s: str) -> bool:
+        return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) % 100 == 0
+
+    valid = [s for s in seqs if held_out(s)][: int(spec.get("valid_size", 256))]
+    train = [s for s in seqs if not held_out(s)]
+    return train, valid
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Masked-LM pretraining of one encoder."""
+    from seqchat.training.loop import train
+    from seqchat.training.pretrain import pretrain_job
+
+    raw = _read_yaml(args.config)
+    cfg = _train_cfg(raw, args)
+    train_seqs, valid_seqs = _corpus(raw["corpus"], Path(cfg.out_dir))
+    job = pretrain_job(raw["encoder"], train_seqs, valid_seqs, cfg.batch_size, cfg.seed)
+    print(json.dumps(train(job, cfg, resume=args.resume)))
+    return 0
+
+
+def build_model_for_training(model_cfg: dict[str, Any]):
+    """The seqchat model of a training config; `init_encoders` points encoders at pretrained folders."""
+    from seqchat.config import SeqChatConfig
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    model_cfg = dict(model_cfg)
+    init = model_cfg.pop("init_encoders", {}) or {}
+    config = SeqChatConfig.from_dict(model_cfg)
+    for name, path in init.items():
+        if name not in config.encoders:
+            raise SeqChatInputError(f"init_encoders names '{name}', which is not an encoder of this config")
+        if not Path(path).exists():
+            raise SeqChatInputError(f"pretrained encoder folder '{path}' does not exist: run seqchat pretrain-encoder")
+        config.encoders[name]["source"] = str(path)
+    return SeqChatForConditionalGeneration(config)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Instruction tuning of a seqchat model."""
+    import torch
+
+    from seqchat.training.instruct import InstructJob, load_records
+    from seqchat.training.loop import train
+
+    raw = _read_yaml(args.config)
+    cfg = _train_cfg(raw, args)
+    data = raw.get("data", {})
+    torch.manual_seed(cfg.seed)
+    model = build_model_for_training(raw["model"])
+    job = InstructJob(
+        model=model,
+        train=load_records(data["build_dir"], "train", data.get("tasks"), data.get("max_per_task")),
+        valid=load_records(data["build_dir"], "valid", data.get("tasks"), data.get("valid_per_task", 4)),
+        batch_size=cfg.batch_size,
+        sampling=data.get("sampling", "uniform"),
+        seed=cfg.seed,
+        valid_per_task=int(data.get("valid_per_task", 4)),
+    )
+    print(json.dumps(train(job, cfg, resume=args.resume)))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
+    p.add_argument("--out-dir", dest="out_dir")
+    p.add_argument("--max-steps", dest="max_steps", type=int)
+    p.add_argument("--stop-after-step", dest="stop_after_step", type=int, help="checkpoint and stop after this step")
+    p.add_argument("--max-time-s", dest="max_time_s", type=float, help="checkpoint and stop after this many seconds")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `pretrain-encoder` and `train`."""
+    p = sub.add_parser("pretrain-encoder", help="masked-LM pretraining of a sequence encoder")
+    _common(p)
+    p.set_defaults(func=run_pretrain)
+    p = sub.add_parser("train", help="multi-task instruction tuning (decoder frozen)")
+    _common(p)
+    p.set_defaults(func=run_train)

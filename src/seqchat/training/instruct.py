@@ -1,0 +1,125 @@
+"""Multi-task instruction tuning: records from `seqchat data build`, sampled uniformly per task (ChatNT)
+or proportionally, loss on answer tokens only, decoder frozen, encoders and projector trained."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqchat.errors import SeqChatInputError
+
+SAMPLING = ("uniform", "proportional")
+
+
+def load_records(build_dir: str | Path, split: str, tasks: list[str] | None = None,
+                 max_per_task: int | None = None) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Records of one split grouped by file (task, or the multi-task / cross-modal mixes)."""
+    d = Path(build_dir) / split
+    if not d.is_dir():
+        raise SeqChatInputError(f"'{build_dir}' has no {split}/ folder: run `seqchat data build --out {build_dir}`")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f in sorted(d.glob("*.jsonl")):
+        if tasks is not None and f.stem not in tasks:
+            continue
+        rows = []
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    rows.append(json.loads(line))
+                    if max_per_task is not None and len(rows) >= max_per_task:
+                        break
+        if rows:
+            out[f.stem] = rows
+    if not out:
+        raise SeqChatInputError(f"no {split} records found in '{build_dir}' for tasks {tasks}")
+    return out
+
+
+def record_inputs(rec: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Messages and named sequences of one JSONL record, as the processor takes them."""
+    from seqchat.sequences import Sequence
+
+    seqs = {n: Sequence(n, s["residues"], s["modality"]) for n, s in rec["sequences"].items()}
+    return rec["messages"], seqs
+
+
+@dataclass
+class InstructJob:
+    """Instruction-tuning job over grouped records."""
+
+    model: nn.Module
+    train: dict[str, list[dict[str, Any]]]
+    valid: dict[str, list[dict[str, Any]]]
+    batch_size: int
+    sampling: str = "uniform"
+    seed: int = 0
+    valid_per_task: int = 4
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise SeqChatInputError(f"sampling must be one of {SAMPLING}, not '{self.sampling}'")
+        self._names = sorted(self.train)
+        self._sizes = [len(self.train[n]) for n in self._names]
+
+    def pick(self, step: int, micro: int, rank: int, world: int) -> list[tuple[str, int]]:
+        """(task, index) pairs of one micro-batch, a pure function of the position (exact resume, per-rank data)."""
+        rng = random.Random(f"{self.seed}:{step}:{micro}:{rank}:{world}")
+        out = []
+        for _ in range(self.batch_size):
+            if self.sampling == "uniform":
+                name = self._names[rng.randrange(len(self._names))]
+            else:
+                name = rng.choices(self._names, weights=self._sizes)[0]
+            out.append((name, rng.randrange(len(self.train[name]))))
+        return out
+
+    def _process(self, recs: list[dict[str, Any]]) -> dict[str, Any]:
+        msgs, seqs = zip(*(record_inputs(r) for r in recs), strict=True)
+        proc = self.model.processor if hasattr(self.model, "processor") else self.model.module.processor
+        return proc(list(msgs), list(seqs))
+
+    def batch(self, step: int, micro: int, rank: int, world: int) -> dict[str, Any]:
+        """Processed micro-batch (right padding, answer-only labels)."""
+        picks = self.pick(step, micro, rank, world)
+        out = self._process([self.train[n][i] for n, i in picks])
+        out["record_ids"] = [self.train[n][i]["id"] for n, i in picks]
+        return out
+
+    def describe(self, batch: dict[str, Any]) -> list[str]:
+        """Record ids of a batch."""
+        return batch["record_ids"]
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        """Mean cross-entropy over the batch's answer tokens."""
+        return model(batch)["loss"], batch["input_ids"].shape[0]
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        """Answer-token loss on a fixed sample of validation records, overall and per task."""
+        model.eval()
+        out: dict[str, float] = {}
+        tot, n_tok = 0.0, 0
+        for name in sorted(self.valid):
+            recs = self.valid[name][: self.valid_per_task]
+            r = model(self._process(recs))
+            k = int(r["num_tokens"])
+            out[f"valid_loss/{name}"] = float(r["loss"])
+            tot += float(r["loss"]) * k
+            n_tok += k
+        out["valid_loss"] = tot / max(n_tok, 1)
+        model.train()
+        return out
+
+    def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Trainable weights plus parts with no pretrained source."""
+        return model.trainable_state_dict()
+
+    def save_final(self, model: nn.Module, out_dir: Path) -> None:
+        """A seqchat model folder (fp32; ship with `seqchat export`)."""
+        model.save_pretrained(out_dir)
