@@ -22,4 +22,12 @@ if [ ! -f /usr/share/wordnet/data.noun ]; then
     fi
 fi
 $V -m seqchat.evaluation.wordnet || echo "warning: METEOR will run without WordNet synonyms" >&2
+# the browser test drives Debian's chromium through Playwright (never `playwright install`, which downloads one)
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "warning: run 'apt-get install -y chromium' as root, else the browser test is skipped" >&2
+    fi
+fi
 echo "seqchat installed in $(pwd)/.venv"

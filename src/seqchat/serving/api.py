@@ -1,21 +1,27 @@
-"""The Python API: load a model once, ask questions about named sequences."""
+"""The Python API: load a model once, ask questions about named sequences, predict tasks over many sequences."""
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from seqchat.config import SeqChatConfig
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import referenced_subset
+from seqchat.processor import REFERENCE, referenced_subset
 from seqchat.sequences import Sequence, as_named_sequences, read_fasta
+from seqchat.serving.attribution import Attribution, attribute
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CONFIG = "seqchat-small"
+Pool = Mapping[str, Sequence | str]
 
 
 def shipped_model_dir() -> Path | None:
@@ -34,22 +40,79 @@ def default_config_path() -> Path:
     raise SeqChatInputError(f"cannot find the default config {DEFAULT_CONFIG}.yaml: pass --config")
 
 
+class Answer(str):
+    """An answer's text (it is a `str`) with its confidence and, for a classification task, class probabilities.
+
+    `confidence`: the model's mean per-token probability of the whole answer (geometric mean, in [0, 1]).
+    `probabilities`: {class: P} from ChatNT-style candidate scoring when a binary/multi-class task is given.
+    `probability`: P of the class the answer states, when a task is given and the answer names a class.
+    `attribution`: per-residue gradient × input scores of each referenced sequence, when asked for.
+    """
+
+    confidence: float | None
+    probability: float | None
+    probabilities: dict[Any, float] | None
+    attribution: list[Attribution] | None
+
+    def __new__(
+        cls,
+        text: str,
+        confidence: float | None = None,
+        probabilities: dict[Any, float] | None = None,
+        probability: float | None = None,
+        attribution: list[Attribution] | None = None,
+    ) -> Answer:
+        obj = super().__new__(cls, text)
+        obj.confidence, obj.probabilities, obj.probability = confidence, probabilities, probability
+        obj.attribution = attribution
+        return obj
+
+    @property
+    def text(self) -> str:
+        """The answer as a plain string."""
+        return str.__str__(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (class keys as strings)."""
+        return {
+            "answer": self.text,
+            "confidence": self.confidence,
+            "probability": self.probability,
+            "probabilities": None
+            if self.probabilities is None
+            else {str(k): v for k, v in self.probabilities.items()},
+            "attribution": None if self.attribution is None else [a.to_dict() for a in self.attribution],
+        }
+
+
 class SeqChat:
     """A loaded seqchat model with a chat-style interface."""
 
-    def __init__(self, model: Any):
+    def __init__(
+        self, model: Any, system_prompt: str | None = None, calibrators: Mapping[str, Any] | None = None
+    ):
+        from seqchat.data.templates import system_prompt as default_system_prompt
+
         self.model = model.eval()
+        # per-task Platt calibrators that `seqchat eval --save-calibration` stored with the model
+        self.calibrators = dict(calibrators or {})
+        # the system prompt the model was trained with comes first unless a conversation brings its own
+        self.system_prompt = system_prompt if system_prompt is not None else (
+            model.config.system_prompt or default_system_prompt()
+        )  # fmt: skip
 
     @classmethod
     def load(cls, model: str | Path | None = None, config: str | Path | None = None) -> SeqChat:
         """Load a trained model folder, or build an (untrained) architecture from a config; default: shipped model."""
+        from seqchat.inference import load_calibrators
         from seqchat.model import SeqChatForConditionalGeneration
 
         torch.set_grad_enabled(False)
-        if model is not None:
-            return cls(SeqChatForConditionalGeneration.from_pretrained(model))
-        if config is None and shipped_model_dir() is not None:
-            return cls(SeqChatForConditionalGeneration.from_pretrained(shipped_model_dir()))
+        folder = model if model is not None else (shipped_model_dir() if config is None else None)
+        if folder is not None:
+            return cls(
+                SeqChatForConditionalGeneration.from_pretrained(folder), calibrators=load_calibrators(folder)
+            )
         cfg = SeqChatConfig.from_file(config or default_config_path())
         print(
             "seqchat: warning: no trained model given; the encoders and projector are randomly initialised, "
@@ -58,23 +121,76 @@ class SeqChat:
         )
         return cls(SeqChatForConditionalGeneration(cfg))
 
-    def ask(
+    # ---- chat ---------------------------------------------------------------------------------
+    def _referenced(self, messages: list[dict[str, str]], sequences: Pool | Iterable | None) -> Any:
+        """A mapping is a pool (e.g. a FASTA file) of which only the named sequences are read."""
+        if not isinstance(sequences, Mapping):
+            return sequences
+        pool = as_named_sequences(sequences)
+        named = referenced_subset(messages, pool)
+        for msg in messages:
+            for m in REFERENCE.finditer(msg["content"]) if msg.get("role") != "assistant" else ():
+                name = m.group(2)
+                if name and name.rstrip(".:|-") not in named and name not in named:
+                    avail = (
+                        ", ".join(f"@{n}" for n in list(pool)[:20]) or "none: load or paste a sequence first"
+                    )
+                    raise SeqChatInputError(
+                        f"no sequence is named @{name.rstrip('.:|-')} (available: {avail})"
+                    )
+        return named
+
+    def _prompt(self, conversations: list[list[dict[str, str]]], pools: list[Any]) -> dict[str, Any]:
+        seqs = [self._referenced(m, p) for m, p in zip(conversations, pools, strict=True)]
+        return self.model.processor(
+            conversations,
+            seqs,
+            add_generation_prompt=True,
+            padding_side="left",
+            system_prompt=self.system_prompt,
+        )
+
+    def chat_batch(
         self,
-        question: str,
-        sequences: Mapping[str, Sequence | str] | list[Sequence | str] | None = None,
-        history: list[dict[str, str]] | None = None,
+        conversations: list[list[dict[str, str]]],
+        sequences: list[Pool | Iterable | None],
+        max_new_tokens: int | list[int] = 128,
+    ) -> list[Answer]:
+        """Answer the last user turn of several conversations in one batched generation, with confidences."""
+        limits = (
+            [max_new_tokens] * len(conversations) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        )
+        batch = self._prompt(conversations, sequences)
+        tok = self.model.processor.tokenizer
+        with torch.no_grad():
+            tokens = self.model.generate(batch, max_new_tokens=max(limits))
+            texts = [
+                tok.decode(t[:n], skip_special_tokens=True).strip()
+                for t, n in zip(tokens, limits, strict=True)
+            ]
+            conf = self._confidence(batch, texts)
+        return [Answer(t, c) for t, c in zip(texts, conf, strict=True)]
+
+    def _confidence(self, batch: dict[str, Any], texts: list[str]) -> list[float]:
+        """exp(mean token log-likelihood) of each answer after its prompt (the encoder outputs are cached)."""
+        scores = self.model.score_many(batch, [[t] for t in texts])["mean_logprob"][:, 0]
+        return [math.exp(float(s)) for s in scores]
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        sequences: Pool | Iterable | None = None,
         max_new_tokens: int = 128,
         stream: Callable[[str], None] | None = None,
-    ) -> str:
-        """Answer one question (with an optional earlier conversation) about the given sequences.
-
-        A mapping of sequences is a pool (e.g. a FASTA file): only those the conversation names are read.
-        """
-        messages = list(history or []) + [{"role": "user", "content": question}]
-        if isinstance(sequences, Mapping):
-            sequences = referenced_subset(messages, as_named_sequences(sequences))
+        task: str | None = None,
+        attribution: bool = False,
+    ) -> Answer:
+        """Answer the last user turn of a conversation; `stream` receives the text piece by piece."""
+        messages = [dict(m) for m in messages]
+        if not messages or messages[-1].get("role") != "user":
+            raise SeqChatInputError("the last message must be the user's question (role 'user')")
+        batch = self._prompt([messages], [sequences])
         proc = self.model.processor
-        batch = proc(messages, sequences, add_generation_prompt=True)
         streamer = None
         if stream is not None:
             tokens: list[int] = []
@@ -82,12 +198,127 @@ class SeqChat:
 
             def streamer(t: int) -> None:
                 tokens.append(t)
-                text = proc.tokenizer.decode(tokens, skip_special_tokens=True)
-                stream(text[len(printed[0]) :])
-                printed[0] = text
+                # leading blanks are dropped, as from the final answer; a multi-byte character split over
+                # tokens is printed once it is whole
+                text = proc.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+                if text and not text.endswith("\ufffd"):
+                    stream(text[len(printed[0]) :])
+                    printed[0] = text
 
-        out = self.model.generate(batch, max_new_tokens=max_new_tokens, streamer=streamer)[0]
-        return proc.tokenizer.decode(out, skip_special_tokens=True).strip()
+        with torch.no_grad():
+            out = self.model.generate(batch, max_new_tokens=max_new_tokens, streamer=streamer)[0]
+            text = proc.tokenizer.decode(out, skip_special_tokens=True).strip()
+            answer = Answer(text, self._confidence(batch, [text])[0])
+        return self.annotate(answer, messages, sequences, task, attribution)
+
+    def annotate(
+        self,
+        answer: Answer,
+        messages: list[dict[str, str]],
+        sequences: Pool | Iterable | None,
+        task: str | None = None,
+        attribution: bool = False,
+    ) -> Answer:
+        """Add class probabilities (for a task) and per-residue attribution to an answer of this conversation."""
+        if task is not None:
+            answer.probabilities, answer.probability = self._class_probability(
+                task, messages, sequences, answer.text
+            )
+        if attribution:
+            answer.attribution = self.attribute(messages, answer.text, sequences)
+        return answer
+
+    def ask(
+        self,
+        question: str,
+        sequences: Pool | Iterable | None = None,
+        history: list[dict[str, str]] | None = None,
+        max_new_tokens: int = 128,
+        stream: Callable[[str], None] | None = None,
+        task: str | None = None,
+        attribution: bool = False,
+    ) -> Answer:
+        """Answer one question (with an optional earlier conversation) about the given sequences.
+
+        A mapping of sequences is a pool (e.g. a FASTA file): only those the conversation names are read.
+        With `task` (a binary or multi-class task name) the answer also carries class probabilities.
+        """
+        messages = list(history or []) + [{"role": "user", "content": question}]
+        return self.chat(messages, sequences, max_new_tokens, stream, task, attribution)
+
+    def _class_probability(
+        self, task_name: str, messages: list[dict[str, str]], sequences: Any, text: str
+    ) -> tuple[dict[Any, float], float | None]:
+        """Class probabilities of the one sequence the question is about, and that of the class the answer states."""
+        from seqchat.data.tasks import get_task
+        from seqchat.evaluation.answers import parse_prediction
+        from seqchat.inference import predict_task
+
+        task = get_task(task_name)
+        if task.task_type not in ("binary", "multiclass"):
+            raise SeqChatInputError(
+                f"task '{task_name}' is {task.task_type}; class probabilities exist for binary and multi-class tasks"
+            )
+        if isinstance(sequences, Mapping):
+            named = referenced_subset(messages, as_named_sequences(sequences))
+        else:
+            named = as_named_sequences(sequences or [])
+        if len(named) != 1:
+            raise SeqChatInputError(
+                f"class probabilities for '{task_name}' need a question about exactly one sequence; "
+                f"this one refers to {len(named)}"
+            )
+        probs = predict_task(
+            self.model, task_name, list(named.values()), mode="score", question_index=0,
+            calibrator=self.calibrators.get(task_name),
+        )[0].probabilities  # fmt: skip
+        stated = parse_prediction(task_name, text)
+        return probs, (probs.get(stated) if stated is not None else None)
+
+    def attribute(
+        self, messages: list[dict[str, str]] | str, answer: str, sequences: Pool | Iterable | None
+    ) -> list[Attribution]:
+        """Gradient × input scores per residue of each sequence the conversation refers to, for this answer."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        convo = list(messages)
+        if self.system_prompt and (not convo or convo[0].get("role") != "system"):
+            convo = [{"role": "system", "content": self.system_prompt}] + convo
+        if not isinstance(sequences, Mapping):  # positional sequences, named as the processor names them
+            sequences = {
+                (s.name if isinstance(s, Sequence) else f"seq{i + 1}"): s
+                for i, s in enumerate(sequences or [])
+            }
+        return attribute(self.model, convo, answer, sequences)
+
+    # ---- tasks --------------------------------------------------------------------------------
+    def predict(
+        self,
+        task: str,
+        sequences: Pool | Iterable[Sequence | str],
+        batch_size: int = 16,
+        mode: str = "auto",
+        question_index: int = 0,
+        max_new_tokens: int = 48,
+    ) -> pd.DataFrame:
+        """One row per sequence: the task's prediction, class probabilities (classification) and the answer text."""
+        import pandas as pd
+
+        from seqchat.serving.predict import prediction_rows, task_sequences
+
+        ids, seqs = task_sequences(task, sequences, self.model.config.max_sequence_length)
+        rows = prediction_rows(
+            self.model,
+            task,
+            ids,
+            seqs,
+            batch_size,
+            mode,
+            question_index,
+            max_new_tokens,
+            self.calibrators.get(task),
+        )
+        return pd.DataFrame(rows).set_index("id")
 
     @staticmethod
     def read_fasta(path: str | Path, modality: str | None = None) -> dict[str, Sequence]:

@@ -1,0 +1,306 @@
+"""`seqchat predict`: one task over every record of a FASTA file, streamed to a CSV that a rerun resumes.
+
+Classification tasks go through candidate scoring (class probabilities as columns, no text generated);
+regression, multi-label and free-text tasks through generation and answer parsing
+(`seqchat.inference.predict_task` does both). Records are read one chunk at a time and each chunk's rows
+are appended and flushed, so memory stays flat however long the file is; a rerun skips the ids the output
+already holds. A record that is not a valid sequence for the task is reported with its id and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqchat.errors import SeqChatInputError
+from seqchat.sequences import Sequence, _open_text, guess_modality, iter_fasta_records, make_sequence
+
+CLASS_TYPES = ("binary", "multiclass")
+
+
+def resolved_mode(task_name: str, mode: str) -> str:
+    """The inference mode `auto` stands for: scoring for class tasks, generation otherwise."""
+    from seqchat.data.tasks import get_task
+    from seqchat.inference import MODES
+
+    if mode not in MODES:
+        raise SeqChatInputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "score" if get_task(task_name).task_type in CLASS_TYPES else "generate"
+    return mode
+
+
+def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
+    """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed (generation)."""
+    from seqchat.data.tasks import get_task
+
+    task = get_task(task_name)
+    mode = resolved_mode(task_name, mode)
+    cols = ["id", "prediction"]
+    if task.task_type in CLASS_TYPES:
+        cols.append("label")
+    if mode == "score":
+        cols += [f"p_{k}" for k in task.labels]
+    cols.append("answer")
+    if mode == "generate":
+        cols.append("parse_failed")
+    return cols
+
+
+def task_sequence(task_name: str, residues: str, name: str, max_length: int) -> Sequence:
+    """Validate one input as a sequence of the task's modality (one clear error if it is not)."""
+    from seqchat.data.tasks import get_task
+
+    if isinstance(residues, Sequence):
+        residues = residues.residues
+    modality = get_task(task_name).modality
+    try:
+        return make_sequence(residues, modality, name, max_length)
+    except SeqChatInputError as e:
+        guessed = guess_modality(residues)
+        # a clearly foreign sequence (a protein in a DNA task) gets a message about the task, not a letter;
+        # a nucleotide sequence with one odd letter keeps the letter-level message
+        foreign = guessed != "protein" or len(set(residues.upper()) - set("ACGTUN \n\r\t")) >= 3
+        try:
+            make_sequence(residues, guessed, name)
+        except SeqChatInputError:
+            foreign = False
+        if not foreign:
+            raise e from None
+        raise SeqChatInputError(
+            f"sequence '{name}' is {guessed.upper()}, but task '{task_name}' reads {modality.upper()}"
+        ) from None
+
+
+def task_sequences(
+    task_name: str, sequences: Mapping[str, Sequence | str] | Iterable[Sequence | str], max_length: int
+) -> tuple[list[str], list[Sequence]]:
+    """Ids and validated sequences from a mapping id→sequence or a list (Sequences keep their names)."""
+    if isinstance(sequences, Mapping):
+        items = list(sequences.items())
+    else:
+        items = [(s.name if isinstance(s, Sequence) else f"seq{i + 1}", s) for i, s in enumerate(sequences)]
+    ids = [str(k) for k, _ in items]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise SeqChatInputError(f"two sequences share the id '{dup}'; ids must be unique")
+    return ids, [task_sequence(task_name, v, k, max_length) for k, v in items]
+
+
+def prediction_rows(
+    model: Any,
+    task_name: str,
+    ids: list[str],
+    sequences: list[Sequence],
+    batch_size: int = 16,
+    mode: str = "auto",
+    question_index: int = 0,
+    max_new_tokens: int = 48,
+    calibrator: Any = None,
+) -> list[dict[str, Any]]:
+    """Predict a task for validated sequences; one dict per sequence with the `prediction_columns` keys."""
+    from seqchat.data.tasks import get_task
+    from seqchat.inference import predict_task
+
+    task = get_task(task_name)
+    mode = resolved_mode(task_name, mode)
+    preds = predict_task(
+        model, task_name, sequences, mode=mode, question_index=question_index, batch_size=batch_size,
+        max_new_tokens=max_new_tokens, calibrator=calibrator,
+    )  # fmt: skip
+    rows = []
+    for i, p in zip(ids, preds, strict=True):
+        value = p.prediction
+        if isinstance(value, tuple):  # EC numbers
+            value = ";".join(value)
+        row: dict[str, Any] = {"id": i, "prediction": value}
+        if task.task_type in CLASS_TYPES:
+            row["label"] = task.labels.get(p.prediction) if p.prediction is not None else None
+        if mode == "score":
+            row.update({f"p_{k}": round(float(p.probabilities[k]), 6) for k in task.labels})
+        row["answer"] = p.answer
+        if mode == "generate":
+            row["parse_failed"] = p.parse_failed
+        rows.append(row)
+    return rows
+
+
+# ---- FASTA → CSV ------------------------------------------------------------------------------
+
+
+@dataclass
+class PredictSummary:
+    """What a `predict_fasta` run did."""
+
+    predicted: int = 0
+    already_done: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        """Sequences predicted per second of this run."""
+        return self.predicted / self.seconds if self.seconds > 0 else 0.0
+
+
+def _count_records(path: Path) -> int:
+    with _open_text(path) as fh:
+        return sum(1 for line in fh if line.startswith(">"))
+
+
+def _done_ids(out: Path, columns: list[str]) -> set[str]:
+    """Ids already in an earlier run's output; a torn last line (killed mid-write) is cut off first."""
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    with open(out, "rb+") as fh:
+        data_end = fh.seek(0, 2)
+        fh.seek(max(0, data_end - 1))
+        if fh.read(1) != b"\n":
+            fh.seek(0)
+            content = fh.read()
+            fh.truncate(content.rfind(b"\n") + 1)
+    with open(out, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return set()
+        if header != columns:
+            raise SeqChatInputError(
+                f"'{out}' holds other columns ({', '.join(header[:6])}...) than this task writes "
+                f"({', '.join(columns[:6])}...): it is not an earlier run of the same task; choose another --out"
+            )
+        return {row[0] for row in reader if row}
+
+
+def _chunks(records: Iterator[tuple[str, Sequence]], size: int) -> Iterator[list[tuple[str, Sequence]]]:
+    chunk: list[tuple[str, Sequence]] = []
+    for r in records:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def predict_fasta(
+    model: Any,
+    task_name: str,
+    fasta: str | Path,
+    out: str | Path,
+    *,
+    batch_size: int = 16,
+    chunk_size: int = 256,
+    mode: str = "auto",
+    question_index: int = 0,
+    max_new_tokens: int = 48,
+    calibrator: Any = None,
+    progress: bool = True,
+    warn: Any = None,
+) -> PredictSummary:
+    """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output."""
+    from tqdm import tqdm
+
+    from seqchat.data.tasks import get_task
+
+    get_task(task_name)
+    fasta, out = Path(fasta), Path(out)
+    columns = prediction_columns(task_name, mode)
+    done = _done_ids(out, columns)
+    summary = PredictSummary(already_done=len(done))
+    # tqdm.write keeps warnings from breaking the progress bar line
+    warn = warn or (lambda msg: tqdm.write(f"seqchat: warning: {msg}", file=sys.stderr))
+    max_len = model.config.max_sequence_length
+    seen: set[str] = set()
+    bar = tqdm(
+        total=_count_records(fasta), unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True
+    )
+
+    def valid_records(fh: Iterable[str]) -> Iterator[tuple[str, Sequence]]:
+        for header, residues in iter_fasta_records(fh, str(fasta)):
+            rid = header.split()[0]
+            if rid in seen:
+                summary.skipped.append((rid, "duplicate id"))
+                warn(f"record '{rid}' skipped: its id appears earlier in {fasta.name}")
+                bar.update(1)
+                continue
+            seen.add(rid)
+            if rid in done:
+                bar.update(1)
+                continue
+            try:
+                yield rid, task_sequence(task_name, residues, rid, max_len)
+            except SeqChatInputError as e:
+                summary.skipped.append((rid, str(e)))
+                warn(f"record '{rid}' skipped: {e}")
+                bar.update(1)
+
+    t0 = time.perf_counter()
+    new_file = not out.exists() or out.stat().st_size == 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _open_text(fasta) as fh, open(out, "a", newline="", encoding="utf-8") as dst:
+        writer = csv.DictWriter(dst, fieldnames=columns)
+        if new_file:
+            writer.writeheader()
+        for chunk in _chunks(valid_records(fh), chunk_size):
+            ids, seqs = [c[0] for c in chunk], [c[1] for c in chunk]
+            writer.writerows(
+                prediction_rows(
+                    model, task_name, ids, seqs, batch_size, mode, question_index, max_new_tokens, calibrator
+                )
+            )
+            dst.flush()  # a killed run keeps every finished chunk
+            # each record is read once, so cached encoder outputs would only grow memory
+            model.encoder_cache.clear()
+            summary.predicted += len(chunk)
+            bar.update(len(chunk))
+    bar.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict a task for every record of a FASTA file."""
+    from seqchat.serving.api import SeqChat
+
+    resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
+    bot = SeqChat.load(model=args.model, config=args.config)
+    s = predict_fasta(
+        bot.model, args.task, args.fasta, args.out, batch_size=args.batch_size, chunk_size=args.chunk_size,
+        mode=args.mode, question_index=args.question_index, max_new_tokens=args.max_new_tokens,
+        calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
+    )  # fmt: skip
+    parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
+    if s.already_done:
+        parts.append(f"{s.already_done} already in {args.out}")
+    if s.skipped:
+        parts.append(f"{len(s.skipped)} skipped: {', '.join(i for i, _ in s.skipped[:10])}"
+                     + (" ..." if len(s.skipped) > 10 else ""))  # fmt: skip
+    print("seqchat predict: " + "; ".join(parts) + f" -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `predict` subcommand."""
+    p = sub.add_parser("predict", help="predict a task for every sequence of a FASTA file into a CSV")
+    p.add_argument("--task", required=True, help="task name (`seqchat data tasks` lists them)")
+    p.add_argument(
+        "--fasta", required=True, help="input FASTA (plain or .gz); records are named by their ids"
+    )
+    p.add_argument("--out", required=True, help="output CSV; rerunning skips the ids it already holds")
+    p.add_argument("--model", help="trained model folder (default: the shipped model)")
+    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
+    p.add_argument("--mode", default="auto", choices=["auto", "score", "generate"],
+                   help="auto: candidate scoring for class tasks, generation for the others")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--chunk-size", type=int, default=256, help="records read and written per step")
+    p.add_argument("--question-index", type=int, default=0, help="which held-out question template to ask")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_predict)

@@ -1,0 +1,578 @@
+"""`seqchat serve`: an HTTP API (FastAPI) and a web chat page over one loaded model.
+
+One worker thread owns the model. Requests wait in a bounded queue; the worker takes every request that
+arrived while the previous batch ran (up to `max_batch`) and answers them together: chat questions in one
+left-padded batched generation, predictions of one task in one `predict_task` call. Requests carry their
+sequences inline and never name files on the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, Field
+
+from seqchat.errors import SeqChatInputError
+from seqchat.sequences import Sequence, guess_modality, make_sequence, read_fasta
+
+log = logging.getLogger("seqchat.serve")
+NAME = re.compile(r"^[A-Za-z0-9_][\w.:|\-]*$")
+
+
+@dataclass
+class Limits:
+    """What one request may ask for; anything beyond is refused with a JSON error naming the limit."""
+
+    max_body_bytes: int = 2_000_000
+    max_sequences: int = 64
+    max_sequence_length: int = 20_000
+    max_messages: int = 64
+    max_message_chars: int = 8_000
+    max_new_tokens: int = 256
+    max_predict_sequences: int = 1_000
+    max_queue: int = 512
+    max_batch: int = 32
+    request_timeout_s: float = 300.0
+
+
+# ---- request and response bodies --------------------------------------------------------------
+
+
+class Message(BaseModel):
+    """One chat turn."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class NamedSequence(BaseModel):
+    """A sequence and the name messages refer to it by (`@name`)."""
+
+    name: str = Field(description="referred to in messages as @name")
+    sequence: str = Field(description="residues (whitespace ignored)")
+    modality: Literal["dna", "rna", "protein"] | None = Field(
+        None, description="guessed from the letters if absent"
+    )
+
+
+Sequences = list[NamedSequence] | dict[str, str]
+
+
+class ChatRequest(BaseModel):
+    """A conversation whose last message is the user's question, with the sequences it names."""
+
+    messages: list[Message]
+    sequences: Sequences = Field(default_factory=list)
+    max_new_tokens: int = Field(128, ge=1)
+    task: str | None = Field(None, description="a binary/multi-class task: adds class probabilities")
+    attribution: bool = Field(False, description="add per-residue gradient × input scores")
+
+
+class AttributionOut(BaseModel):
+    """Per-residue scores of one sequence (positive: the residue makes the answer more likely)."""
+
+    name: str
+    modality: str
+    scores: list[float]
+
+
+class ChatResponse(BaseModel):
+    """The answer with its confidence and, on request, class probabilities and attribution."""
+
+    answer: str
+    confidence: float | None = Field(None, description="geometric-mean token probability of the answer")
+    probability: float | None = Field(
+        None, description="probability of the class the answer states (with task)"
+    )
+    probabilities: dict[str, float] | None = None
+    attribution: list[AttributionOut] | None = None
+
+
+class PredictRequest(BaseModel):
+    """One task over a list of sequences."""
+
+    task: str
+    sequences: Sequences
+    mode: Literal["auto", "score", "generate"] = "auto"
+
+
+class PredictResponse(BaseModel):
+    """One row per sequence, with the columns of `seqchat predict`."""
+
+    task: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class FastaRequest(BaseModel):
+    """FASTA text (e.g. an uploaded file's content)."""
+
+    fasta: str
+
+
+class SequenceInfo(BaseModel):
+    """A parsed sequence."""
+
+    name: str
+    modality: str
+    length: int
+    sequence: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error: one message that says what to fix."""
+
+    error: str
+
+
+# ---- the batching worker ----------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    kind: str  # "chat" or "predict"
+    payload: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class ServerBusy(Exception):
+    """The request queue is full."""
+
+
+class BatchingWorker:
+    """Runs every model call on one thread, batching the requests that queued up meanwhile."""
+
+    def __init__(self, bot: Any, limits: Limits):
+        self.bot = bot
+        self.limits = limits
+        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=limits.max_queue)
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.batches = 0
+        self.answered = 0
+
+    def start(self) -> None:
+        """Start the worker thread (idempotent)."""
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="seqchat-worker", daemon=True)
+                self.thread.start()
+
+    def stop(self) -> None:
+        """Let the worker finish its batch and exit."""
+        with self.lock:
+            if self.thread is not None and self.thread.is_alive():
+                self.jobs.put(None)
+                self.thread.join(timeout=60)
+            self.thread = None
+
+    async def submit(self, kind: str, payload: dict[str, Any]) -> Any:
+        """Queue a job and wait for its result (raises what the model call raised)."""
+        self.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(kind, payload, loop, loop.create_future())
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            raise ServerBusy(
+                f"server busy: {self.limits.max_queue} requests are queued; retry shortly"
+            ) from None
+        return await asyncio.wait_for(job.future, self.limits.request_timeout_s)
+
+    # -- worker thread --
+    def _run(self) -> None:
+        with torch.no_grad():
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                batch = [job]
+                # everything that queued while the last batch ran joins this one
+                while len(batch) < self.limits.max_batch:
+                    try:
+                        nxt = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        self.jobs.put(None)
+                        break
+                    batch.append(nxt)
+                batch = [j for j in batch if not j.future.done()]  # timed-out requests are dropped
+                if batch:
+                    self._process(batch)
+
+    def _process(self, jobs: list[_Job]) -> None:
+        self.batches += 1
+        chats = [j for j in jobs if j.kind == "chat"]
+        if chats:
+            self._guarded(chats, self._chat)
+        groups: dict[tuple[str, str], list[_Job]] = {}
+        for j in jobs:
+            if j.kind == "predict":
+                groups.setdefault((j.payload["task"], j.payload["mode"]), []).append(j)
+        for group in groups.values():
+            self._guarded(group, self._predict)
+
+    def _guarded(self, jobs: list[_Job], fn: Callable[[list[_Job]], list[Any]]) -> None:
+        """Run a batch; if it fails, rerun its jobs one by one so one bad request fails alone."""
+        try:
+            results = fn(jobs)
+        except Exception as e:
+            if len(jobs) == 1:
+                self._finish(jobs[0], error=e)
+                return
+            for j in jobs:
+                try:
+                    self._finish(j, fn([j])[0])
+                except Exception as e1:
+                    self._finish(j, error=e1)
+            return
+        for j, r in zip(jobs, results, strict=True):
+            self._finish(j, r)
+
+    def _finish(self, job: _Job, result: Any = None, error: BaseException | None = None) -> None:
+        self.answered += 1
+
+        def settle() -> None:
+            if job.future.done():
+                return
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+        job.loop.call_soon_threadsafe(settle)
+
+    def _chat(self, jobs: list[_Job]) -> list[dict[str, Any]]:
+        p = [j.payload for j in jobs]
+        answers = self.bot.chat_batch(
+            [x["messages"] for x in p], [x["sequences"] for x in p], [x["max_new_tokens"] for x in p]
+        )
+        out = []
+        for x, a in zip(p, answers, strict=True):
+            a = self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"])
+            out.append(a.to_dict())
+        return out
+
+    def _predict(self, jobs: list[_Job]) -> list[list[dict[str, Any]]]:
+        from seqchat.serving.predict import prediction_rows
+
+        task, mode = jobs[0].payload["task"], jobs[0].payload["mode"]
+        ids = [i for j in jobs for i in j.payload["ids"]]
+        seqs = [s for j in jobs for s in j.payload["sequences"]]
+        rows = prediction_rows(
+            self.bot.model, task, ids, seqs, mode=mode, calibrator=self.bot.calibrators.get(task)
+        )
+        out, start = [], 0
+        for j in jobs:
+            n = len(j.payload["ids"])
+            out.append(rows[start : start + n])
+            start += n
+        return out
+
+
+# ---- the application --------------------------------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over a size limit (declared or streamed) with a JSON 413."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, send: Any) -> None:
+        import json
+
+        body = json.dumps({"error": f"request body over the {self.max_bytes} byte limit: send fewer or "
+                                    "shorter sequences"}).encode()  # fmt: skip
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> dict:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return msg
+
+        async def tracking_send(msg: dict) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        if e.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON")
+        else:
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(bot: Any, limits: Limits | None = None) -> Any:
+    """The FastAPI application serving `bot` (a loaded `SeqChat`)."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from starlette.exceptions import HTTPException
+
+    limits = limits or Limits()
+    limits.max_sequence_length = min(limits.max_sequence_length, bot.model.config.max_sequence_length)
+    worker = BatchingWorker(bot, limits)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any):  # noqa: ANN202
+        worker.start()
+        yield
+        worker.stop()
+
+    app = FastAPI(
+        title="seqchat",
+        version=_version(),
+        description="Chat about DNA, RNA and protein sequences; batch task prediction; answer attribution.",
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorResponse},
+            413: {"model": ErrorResponse},
+            503: {"model": ErrorResponse},
+        },
+    )
+    app.state.worker = worker
+    app.state.limits = limits
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": message})
+
+    @app.exception_handler(SeqChatInputError)
+    async def _bad_input(_r: Request, e: SeqChatInputError) -> JSONResponse:
+        return error(400, str(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, e: RequestValidationError) -> JSONResponse:
+        return error(422, _validation_message(list(e.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_r: Request, e: HTTPException) -> JSONResponse:
+        return error(e.status_code, str(e.detail))
+
+    @app.exception_handler(ServerBusy)
+    async def _busy(_r: Request, e: ServerBusy) -> JSONResponse:
+        return error(503, str(e))
+
+    @app.exception_handler(asyncio.TimeoutError)
+    async def _timeout(_r: Request, _e: Exception) -> JSONResponse:
+        return error(
+            504, f"no answer within {limits.request_timeout_s:.0f} s; the server is overloaded, retry later"
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(_r: Request, e: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return error(500, f"internal error ({type(e).__name__}); the server log has the details")
+
+    def named_sequences(seqs: Sequences) -> dict[str, Sequence]:
+        items = [(k, v, None) for k, v in seqs.items()] if isinstance(seqs, dict) else [
+            (s.name, s.sequence, s.modality) for s in seqs
+        ]  # fmt: skip
+        if len(items) > limits.max_sequences:
+            raise SeqChatInputError(
+                f"{len(items)} sequences sent; the limit is {limits.max_sequences} per request"
+            )
+        out: dict[str, Sequence] = {}
+        for name, residues, modality in items:
+            if not NAME.match(name):
+                raise SeqChatInputError(
+                    f"sequence name '{name[:40]}' cannot be referred to as @name: use letters, digits and _ . : | -"
+                )
+            if name in out:
+                raise SeqChatInputError(f"two sequences share the name '{name}'; names must be unique")
+            out[name] = make_sequence(
+                residues, modality or guess_modality(residues), name, limits.max_sequence_length
+            )
+        return out
+
+    @app.get("/healthz", summary="liveness and queue state")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "queued": worker.jobs.qsize(),
+            "batches": worker.batches,
+            "answered": worker.answered,
+        }
+
+    @app.get("/v1/tasks", summary="tasks this model can predict")
+    async def tasks() -> list[dict[str, Any]]:
+        from seqchat.data.tasks import TASKS
+        from seqchat.serving.predict import prediction_columns
+
+        readable = set(bot.model.config.modalities)
+        return [
+            {"name": t.name, "title": t.title, "type": t.task_type, "modality": t.modality,
+             "labels": {str(k): v for k, v in t.labels.items()}, "unit": t.unit or None,
+             "columns": prediction_columns(t.name)}
+            for t in TASKS.values() if set(t.inputs) <= readable
+        ]  # fmt: skip
+
+    @app.post(
+        "/v1/sequences", response_model=list[SequenceInfo], summary="parse FASTA text into named sequences"
+    )
+    async def sequences(req: FastaRequest) -> list[dict[str, Any]]:
+        seqs = read_fasta(req.fasta, max_length=limits.max_sequence_length) if req.fasta.strip() else []
+        if not seqs:
+            raise SeqChatInputError("no FASTA records in the text: each record starts with a '>id' line")
+        if len(seqs) > limits.max_sequences:
+            raise SeqChatInputError(
+                f"{len(seqs)} records; the limit is {limits.max_sequences} per conversation"
+            )
+        return [
+            {"name": s.name, "modality": s.modality, "length": len(s), "sequence": s.residues} for s in seqs
+        ]
+
+    @app.post("/v1/chat", response_model=ChatResponse, summary="answer the last user message")
+    async def chat(req: ChatRequest) -> dict[str, Any]:
+        if not req.messages or req.messages[-1].role != "user":
+            raise SeqChatInputError("the last message must be the user's question (role 'user')")
+        if len(req.messages) > limits.max_messages:
+            raise SeqChatInputError(f"{len(req.messages)} messages; the limit is {limits.max_messages}")
+        for i, m in enumerate(req.messages):
+            if len(m.content) > limits.max_message_chars:
+                raise SeqChatInputError(
+                    f"message {i + 1} has {len(m.content)} characters; the limit is {limits.max_message_chars}: "
+                    "put sequences in 'sequences' and refer to them as @name"
+                )
+        if req.max_new_tokens > limits.max_new_tokens:
+            raise SeqChatInputError(
+                f"max_new_tokens {req.max_new_tokens} is over the limit {limits.max_new_tokens}"
+            )
+        if req.task is not None:
+            from seqchat.data.tasks import get_task
+
+            get_task(req.task)
+        payload = {
+            "messages": [m.model_dump() for m in req.messages], "sequences": named_sequences(req.sequences),
+            "max_new_tokens": req.max_new_tokens, "task": req.task, "attribution": req.attribution,
+        }  # fmt: skip
+        return await worker.submit("chat", payload)
+
+    @app.post("/v1/predict", response_model=PredictResponse, summary="predict a task for each sequence")
+    async def predict(req: PredictRequest) -> dict[str, Any]:
+        from seqchat.serving.predict import prediction_columns, task_sequence
+
+        columns = prediction_columns(req.task, req.mode)
+        items = list(req.sequences.items()) if isinstance(req.sequences, dict) else [
+            (s.name, s.sequence) for s in req.sequences
+        ]  # fmt: skip
+        if not items:
+            raise SeqChatInputError("no sequences to predict")
+        if len(items) > limits.max_predict_sequences:
+            raise SeqChatInputError(
+                f"{len(items)} sequences; the limit is {limits.max_predict_sequences} per request: "
+                "split them, or run `seqchat predict` on a FASTA file"
+            )
+        ids = [k for k, _ in items]
+        if len(set(ids)) != len(ids):
+            raise SeqChatInputError("sequence names must be unique within a request")
+        seqs = [task_sequence(req.task, v, k, limits.max_sequence_length) for k, v in items]
+        rows = await worker.submit(
+            "predict", {"task": req.task, "mode": req.mode, "ids": ids, "sequences": seqs}
+        )
+        return {"task": req.task, "columns": columns, "rows": rows}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        html = (resources.files("seqchat.serving") / "static" / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html)
+
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seqchat")
+    except PackageNotFoundError:
+        return "0"
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the model and serve it until interrupted."""
+    import uvicorn
+
+    from seqchat.serving.api import SeqChat
+
+    if not 0 < args.port < 65536:
+        raise SeqChatInputError(f"--port {args.port} is not a TCP port")
+    limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                    max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length)  # fmt: skip
+    bot = SeqChat.load(model=args.model, config=args.config)
+    print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(create_app(bot, limits), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `serve` subcommand."""
+    d = Limits()
+    p = sub.add_parser("serve", help="HTTP API and web chat page (FastAPI + uvicorn)")
+    p.add_argument("--model", help="trained model folder (default: the shipped model)")
+    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it on the network)"
+    )
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=d.max_batch, help="requests answered together")
+    p.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting requests before 503s")
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--max-sequences", type=int, default=d.max_sequences, help="sequences per request")
+    p.add_argument(
+        "--max-sequence-length", type=int, default=d.max_sequence_length, help="residues per sequence"
+    )
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    p.set_defaults(func=run_serve)
