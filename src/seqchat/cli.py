@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "data": "seqchat.data.cli",
     "pretrain-encoder": "seqchat.training.cli",
     "train": "seqchat.training.cli",
+    "export": "seqchat.training.export",
 }
 
 

