@@ -106,6 +106,17 @@ def test_resume_after_a_kill_gives_the_same_losses(tmp_path, build_dir):
     valid = (tmp_path / "b" / "run" / "valid.jsonl").read_text().splitlines()
     assert "valid_loss" in json.loads(valid[-1])
 
+    # export: fp16 shards, a card that reports the run, curves, and a folder that loads
+    from seqchat.training.export import export
+
+    info = export(tmp_path / "b" / "run", tmp_path / "ship", {})
+    assert info["instruction_tuning"]["steps"] == 4 and info["instruction_tuning"]["samples"] == 4 * 2 * 2
+    card = (tmp_path / "ship" / "MODEL_CARD.md").read_text()
+    assert "4 steps × 2 × accumulation 2 = 16 conversations" in card
+    assert (tmp_path / "ship" / "training_curves.png").stat().st_size > 1000
+    shipped = SeqChatForConditionalGeneration.from_pretrained(tmp_path / "ship")
+    assert next(iter(shipped.trainable_state_dict().values())).dtype == torch.float32  # upcast on load
+
 
 def _free_port() -> int:
     with socket.socket() as s:
