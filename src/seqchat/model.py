@@ -262,35 +262,7 @@ class SeqChatForConditionalGeneration(nn.Module):
             raise ValueError("score takes one prompt at a time")
         if not candidates:
             raise SeqChatInputError("score needs at least one candidate answer")
-        tok = self.processor.tokenizer
-        # candidates end with the end-of-turn token, as answers do in training: a complete answer is scored
-        cand = [tok(c, add_special_tokens=False)["input_ids"] + self.processor.end_of_turn_ids for c in candidates]
-        att = batch["attention_mask"].to(self.device)
-        out = self.decoder(
-            inputs_embeds=self.embed_inputs(batch), attention_mask=att, position_ids=self.position_ids(att),
-            use_cache=True,
-        )  # fmt: skip
-        first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)  # (1, V)
-        cache = out.past_key_values
-        n, longest = len(cand), max(len(c) for c in cand)
-        ids = torch.full((n, longest), tok.pad_token_id, dtype=torch.long, device=self.device)
-        mask = torch.zeros((n, longest), dtype=torch.long, device=self.device)
-        for i, c in enumerate(cand):
-            ids[i, : len(c)] = torch.tensor(c)
-            mask[i, : len(c)] = 1
-        cache.batch_repeat_interleave(n)
-        pos = int(self.position_ids(att)[0, -1]) + 1 + torch.arange(longest, device=self.device)
-        out2 = self.decoder(
-            input_ids=ids, attention_mask=torch.cat([att.expand(n, -1), mask], dim=1),
-            position_ids=pos.expand(n, -1), past_key_values=cache, use_cache=True,
-        )  # fmt: skip
-        logp = torch.log_softmax(out2.logits[:, :-1].float(), -1)  # predicts candidate tokens 2..L
-        token_logp = torch.cat(
-            [first_logp.expand(n, -1).gather(1, ids[:, :1]), logp.gather(2, ids[:, 1:, None]).squeeze(-1)], dim=1
-        )
-        token_logp = token_logp * mask
-        mean = token_logp.sum(1) / mask.sum(1)
-        return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": mask.sum(1)}
+        return {k: v[0] for k, v in self.score_many(batch, candidates).items()}
 
     @torch.no_grad()
     def score_many(self, batch: dict[str, Any], candidates: list[str] | list[list[str]]) -> dict[str, torch.Tensor]:
