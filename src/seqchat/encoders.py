@@ -9,45 +9,27 @@ from torch import nn
 
 from seqchat.tokenization import get_sequence_tokenizer
 
+
+def esm_config(vocab_size: int, mask_id: int, hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:
+    """An ESM-architecture encoder config with rotary positions and no dropout."""
+    return dict(
+        model_type="esm", vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=1026,
+        position_embedding_type="rotary", pad_token_id=1, mask_token_id=mask_id, token_dropout=False,
+        emb_layer_norm_before=False, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5,
+    )  # fmt: skip
+
+
 # Small ESM-architecture encoders (rotary positions) that the project pretrains itself; the real
 # Nucleotide Transformer v2 / ESM-2 checkpoints share these vocabularies and load through the same path.
+# NT ids: <pad>=1, <mask>=2 of 4107; ESM-2 ids: <pad>=1, <mask>=32 of 33.
 BUILTIN_ENCODERS: dict[str, dict[str, Any]] = {
-    "nt-small": dict(
-        tokenizer="nt_6mer",
-        config=dict(
-            model_type="esm", vocab_size=4107, hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
-            intermediate_size=1024, max_position_embeddings=1026, position_embedding_type="rotary",
-            pad_token_id=1, mask_token_id=2, token_dropout=False, emb_layer_norm_before=False,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5,
-        ),
-    ),
-    "esm-small": dict(
-        tokenizer="esm_residue",
-        config=dict(
-            model_type="esm", vocab_size=33, hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
-            intermediate_size=1024, max_position_embeddings=1026, position_embedding_type="rotary",
-            pad_token_id=1, mask_token_id=32, token_dropout=False, emb_layer_norm_before=False,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-5,
-        ),
-    ),
+    "nt-small": dict(tokenizer="nt_6mer", config=esm_config(4107, 2, hidden=256, layers=6, heads=8, ffn=1024)),
+    "esm-small": dict(tokenizer="esm_residue", config=esm_config(33, 32, hidden=256, layers=6, heads=8, ffn=1024)),
     # tiny variants for fast tests
-    "nt-tiny": dict(
-        tokenizer="nt_6mer",
-        config=dict(
-            model_type="esm", vocab_size=4107, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=64, max_position_embeddings=1026, position_embedding_type="rotary",
-            pad_token_id=1, mask_token_id=2, token_dropout=False, emb_layer_norm_before=False,
-        ),
-    ),
-    "esm-tiny": dict(
-        tokenizer="esm_residue",
-        config=dict(
-            model_type="esm", vocab_size=33, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=48, max_position_embeddings=1026, position_embedding_type="rotary",
-            pad_token_id=1, mask_token_id=32, token_dropout=False, emb_layer_norm_before=False,
-        ),
-    ),
-}  # fmt: skip
+    "nt-tiny": dict(tokenizer="nt_6mer", config=esm_config(4107, 2, hidden=32, layers=2, heads=4, ffn=64)),
+    "esm-tiny": dict(tokenizer="esm_residue", config=esm_config(33, 32, hidden=24, layers=2, heads=4, ffn=48)),
+}
 
 
 def encoder_hf_config(spec: dict[str, Any]):
