@@ -107,7 +107,6 @@ class SeqChat:
         from seqchat.inference import load_calibrators
         from seqchat.model import SeqChatForConditionalGeneration
 
-        torch.set_grad_enabled(False)
         folder = model if model is not None else (shipped_model_dir() if config is None else None)
         if folder is not None:
             return cls(

@@ -43,7 +43,7 @@ def run_ask(args: argparse.Namespace) -> int:
 
 def _confidence_line(answer: Any, task: str | None) -> str:
     """The answer's confidence, and with a task the class probabilities by class name."""
-    parts = [f"confidence {100 * answer.confidence:.1f}%"] if answer.confidence is not None else []
+    parts = [f"confidence {100 * answer.confidence:.3g}%"] if answer.confidence is not None else []
     if answer.probability is not None:
         parts.append(f"P(stated class) {100 * answer.probability:.1f}%")
     if answer.probabilities and task:

@@ -287,10 +287,6 @@ class BatchingWorker:
 # ---- the application --------------------------------------------------------------------------
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: refuse request bodies over a size limit (declared or streamed) with a JSON 413."""
 
@@ -315,28 +311,32 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
+        # the body is read here, up to the limit, and replayed to the app: a streamed (chunked) body
+        # cannot slip past the limit, and the app never sees part of an oversized one
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> dict:
-            nonlocal seen
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return msg
-
-        async def tracking_send(msg: dict) -> None:
-            nonlocal started
-            started = started or msg["type"] == "http.response.start"
-            await send(msg)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+            if msg["type"] != "http.request":
+                return  # the client went away
+            seen += len(msg.get("body", b""))
+            if seen > self.max_bytes:
                 await self._refuse(send)
+                return
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -461,7 +461,9 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
         "/v1/sequences", response_model=list[SequenceInfo], summary="parse FASTA text into named sequences"
     )
     async def sequences(req: FastaRequest) -> list[dict[str, Any]]:
-        seqs = read_fasta(req.fasta, max_length=limits.max_sequence_length) if req.fasta.strip() else []
+        # lines, never the string itself: read_fasta takes a one-line string for a file path
+        lines = req.fasta.splitlines(keepends=True)
+        seqs = read_fasta(lines, max_length=limits.max_sequence_length) if req.fasta.strip() else []
         if not seqs:
             raise SeqChatInputError("no FASTA records in the text: each record starts with a '>id' line")
         if len(seqs) > limits.max_sequences:
