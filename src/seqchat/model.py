@@ -193,10 +193,12 @@ class SeqChatForConditionalGeneration(nn.Module):
         streamer: Callable[[int], None] | None = None,
         generator: torch.Generator | None = None,
         stop_at_eos: bool = True,
+        token_logprobs: list[list[float]] | None = None,
     ) -> list[list[int]]:
         """Greedy (or sampled) decoding; with use_cache=False every step recomputes the whole window (ChatNT).
 
-        stop_at_eos=False always produces max_new_tokens tokens (benchmarks).
+        stop_at_eos=False always produces max_new_tokens tokens (benchmarks). An empty list passed as
+        `token_logprobs` receives, per row, the log-probability of each chosen token (the stop token included).
         """
         if batch["input_ids"].shape[0] > 1 and batch["attention_mask"][:, -1].min() == 0:
             raise ValueError("batched generation needs left padding: process with padding_side='left'")
@@ -207,6 +209,8 @@ class SeqChatForConditionalGeneration(nn.Module):
         n = embeds.shape[0]
         done = torch.zeros(n, dtype=torch.bool, device=self.device)
         tokens: list[list[int]] = [[] for _ in range(n)]
+        if token_logprobs is not None:
+            token_logprobs[:] = [[] for _ in range(n)]
         cache = None
         step_embeds, step_pos = embeds, self.position_ids(att)
         for _ in range(max_new_tokens):
@@ -217,9 +221,13 @@ class SeqChatForConditionalGeneration(nn.Module):
             logits = out.logits[:, -1].float()
             nxt = self._pick(logits, do_sample, temperature, top_p, generator)
             nxt = torch.where(done, torch.full_like(nxt, self.processor.tokenizer.pad_token_id), nxt)
+            if token_logprobs is not None:
+                chosen = torch.log_softmax(logits, -1).gather(1, nxt[:, None])[:, 0].tolist()
             for b in range(n):
                 if not done[b]:
                     t = int(nxt[b])
+                    if token_logprobs is not None:
+                        token_logprobs[b].append(chosen[b])
                     if t in stop:
                         done[b] = True
                     else:
