@@ -18,12 +18,32 @@ Q = "Is there a promoter in @lacZ_upstream?"
 def test_ask_returns_text_with_its_confidence(bot):  # noqa: F811
     answer = bot.ask(Q, {"lacZ_upstream": DNA, "lacI": PROT}, max_new_tokens=6)
     assert isinstance(answer, str) and answer.strip() == answer and answer
-    # confidence is the answer's geometric-mean token probability, as `score` computes it after the prompt
-    batch = bot._prompt([[{"role": "user", "content": Q}]], [{"lacZ_upstream": DNA}])
-    mean = bot.model.score(batch, [answer.text])["mean_logprob"][0]
-    assert answer.confidence == pytest.approx(math.exp(float(mean)), rel=1e-4)
     assert 0 < answer.confidence <= 1
-    assert answer.probability is None and answer.probabilities is None
+    assert answer.probability is None and answer.probabilities is None and answer.attribution is None
+    assert answer.to_dict()["answer"] == answer.text
+
+
+def test_confidence_comes_from_the_chosen_tokens_log_probabilities(bot):  # noqa: F811
+    """The log-probabilities generation reports are those of a teacher-forced pass over the same tokens."""
+    model = bot.model
+    batch = bot._prompt([[{"role": "user", "content": Q}], [{"role": "user", "content": "Tell me about @p."}]],
+                        [{"lacZ_upstream": DNA}, {"p": PROT}])  # fmt: skip
+    logprobs: list[list[float]] = []
+    with torch.no_grad():
+        tokens = model.generate(batch, max_new_tokens=5, token_logprobs=logprobs)
+        embeds = model.embed_inputs(batch)
+        for b in range(2):
+            keep = batch["attention_mask"][b].bool()
+            prompt = embeds[b, keep]
+            full = torch.cat([prompt, model.decoder.get_input_embeddings()(torch.tensor(tokens[b]))])[None]
+            logp = torch.log_softmax(model.decoder(inputs_embeds=full).logits[0].float(), -1)
+            start = prompt.shape[0] - 1
+            expected = [float(logp[start + i, t]) for i, t in enumerate(tokens[b])]
+            assert logprobs[b][: len(tokens[b])] == pytest.approx(expected, abs=1e-4)
+            if len(logprobs[b]) > len(tokens[b]):  # stopped: the end-of-turn token was the greedy choice
+                assert logprobs[b][-1] == pytest.approx(float(logp[start + len(tokens[b])].max()), abs=1e-4)
+    answers = bot.chat_batch([[{"role": "user", "content": Q}]], [{"lacZ_upstream": DNA}], max_new_tokens=5)
+    assert answers[0].confidence == pytest.approx(math.exp(sum(logprobs[0]) / len(logprobs[0])), rel=1e-4)
 
 
 def test_ask_reads_a_fasta_pool_and_names_missing_sequences(bot, fasta_file):  # noqa: F811

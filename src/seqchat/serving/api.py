@@ -43,7 +43,8 @@ def default_config_path() -> Path:
 class Answer(str):
     """An answer's text (it is a `str`) with its confidence and, for a classification task, class probabilities.
 
-    `confidence`: the model's mean per-token probability of the whole answer (geometric mean, in [0, 1]).
+    `confidence`: the geometric mean of the probabilities of the answer's tokens as the model chose them
+    (the end of turn included), in [0, 1].
     `probabilities`: {class: P} from ChatNT-style candidate scoring when a binary/multi-class task is given.
     `probability`: P of the class the answer states, when a task is given and the answer names a class.
     `attribution`: per-residue gradient × input scores of each referenced sequence, when asked for.
@@ -160,20 +161,18 @@ class SeqChat:
             [max_new_tokens] * len(conversations) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         )
         batch = self._prompt(conversations, sequences)
-        tok = self.model.processor.tokenizer
+        logprobs: list[list[float]] = []
         with torch.no_grad():
-            tokens = self.model.generate(batch, max_new_tokens=max(limits))
-            texts = [
-                tok.decode(t[:n], skip_special_tokens=True).strip()
-                for t, n in zip(tokens, limits, strict=True)
-            ]
-            conf = self._confidence(batch, texts)
-        return [Answer(t, c) for t, c in zip(texts, conf, strict=True)]
+            tokens = self.model.generate(batch, max_new_tokens=max(limits), token_logprobs=logprobs)
+        return [
+            self._answer(t[:n], lp[:n] if len(t) > n else lp)
+            for t, lp, n in zip(tokens, logprobs, limits, strict=True)
+        ]
 
-    def _confidence(self, batch: dict[str, Any], texts: list[str]) -> list[float]:
-        """exp(mean token log-likelihood) of each answer after its prompt (the encoder outputs are cached)."""
-        scores = self.model.score_many(batch, [[t] for t in texts])["mean_logprob"][:, 0]
-        return [math.exp(float(s)) for s in scores]
+    def _answer(self, tokens: list[int], logprobs: list[float]) -> Answer:
+        """Decoded text; confidence = exp(mean log-probability of the chosen tokens, the end of turn included)."""
+        text = self.model.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        return Answer(text, math.exp(sum(logprobs) / len(logprobs)) if logprobs else None)
 
     def chat(
         self,
@@ -204,10 +203,12 @@ class SeqChat:
                     stream(text[len(printed[0]) :])
                     printed[0] = text
 
+        logprobs: list[list[float]] = []
         with torch.no_grad():
-            out = self.model.generate(batch, max_new_tokens=max_new_tokens, streamer=streamer)[0]
-            text = proc.tokenizer.decode(out, skip_special_tokens=True).strip()
-            answer = Answer(text, self._confidence(batch, [text])[0])
+            out = self.model.generate(
+                batch, max_new_tokens=max_new_tokens, streamer=streamer, token_logprobs=logprobs
+            )
+        answer = self._answer(out[0], logprobs[0])
         return self.annotate(answer, messages, sequences, task, attribution)
 
     def annotate(
