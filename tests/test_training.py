@@ -149,12 +149,13 @@ def test_pretrain_recipe_saves_an_automodel_folder(tmp_path):
         "encoder": {"source": "nt-tiny", "window": 120},
         "corpus": {"modality": "dna", "path": str(corpus), "valid_size": 8},
         "train": {"out_dir": str(tmp_path / "pt"), "max_steps": 3, "batch_size": 4, "warmup_steps": 1,
-                  "eval_every": 3, "save_every": 0},
+                  "eval_every": 3, "save_every": 1},
     }  # fmt: skip
     recipe = tmp_path / "pt.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
-    summary = _run(["pretrain-encoder", "--config", str(recipe)])[0]
-    assert summary["finished"] and summary["loss"] > 0
+    _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
+    summary = _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]  # resumes from a checkpoint
+    assert summary["finished"] and summary["loss"] > 0 and summary["step"] == 3
     from transformers import AutoModel
 
     enc = AutoModel.from_pretrained(tmp_path / "pt" / "final")

@@ -22,6 +22,18 @@ from seqchat.projectors import build_projector
 WEIGHTS_NAME = "model.safetensors"
 
 
+def untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keep one key per shared tensor (tied embeddings / LM head): safetensors refuses shared memory,
+    and loading the kept key restores the tie."""
+    out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for k, v in state.items():
+        if v.data_ptr() not in seen:
+            seen.add(v.data_ptr())
+            out[k] = v
+    return out
+
+
 def _build_decoder(config: SeqChatConfig) -> nn.Module:
     if config.decoder_config is not None:
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -342,14 +354,7 @@ class SeqChatForConditionalGeneration(nn.Module):
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Trainable parameters plus parts that cannot be rebuilt from a pretrained source."""
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        out: dict[str, torch.Tensor] = {}
-        seen: set[int] = set()
-        for k, v in self.state_dict().items():
-            # tied tensors (embeddings = LM head) are written once; loading one restores both
-            if (k in trainable or self._always_saved(k)) and v.data_ptr() not in seen:
-                seen.add(v.data_ptr())
-                out[k] = v
-        return out
+        return untied({k: v for k, v in self.state_dict().items() if k in trainable or self._always_saved(k)})
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, shard_mb: float = 15) -> None:
         """Write config.json and the trainable weights as safetensors shards (never pickle)."""

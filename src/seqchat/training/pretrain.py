@@ -96,8 +96,10 @@ class PretrainJob:
         return {"valid_loss": sum(losses) / max(total, 1), "valid_masked_acc": correct / max(total, 1)}
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        """The whole masked-LM model."""
-        return model.state_dict()
+        """The whole masked-LM model (tied LM head stored once)."""
+        from seqchat.model import untied
+
+        return untied(model.state_dict())
 
     def save_final(self, model: nn.Module, out_dir: Path) -> None:
         """Save the encoder in Hugging Face format (AutoModel / AutoModelForMaskedLM load it)."""
