@@ -223,3 +223,28 @@ def test_long_sequences_span_windows_and_pooled_mlp(make_model):
     assert int((batch["input_ids"] == model.processor.placeholder_id).sum()) == 6
     out = model.forward(batch)
     assert torch.isfinite(out["loss"]) and int((batch["labels"] != IGNORE_INDEX).sum()) == out["num_tokens"]
+
+
+def test_shared_prefix_cache_gives_the_same_loss_and_gradients(make_model):
+    model = make_model(seed=2).train()
+    sys_msg = {"role": "system", "content": "You are a careful biology assistant. Answer briefly and precisely."}
+    convs = [
+        [sys_msg, {"role": "user", "content": "Is @a a promoter?"}, {"role": "assistant", "content": "Yes."}],
+        [sys_msg, {"role": "user", "content": "Soluble, @p?"}, {"role": "assistant", "content": "No, it is not."}],
+    ]
+    batch = model.processor(convs, [{"a": DNA_A}, {"p": PROT}])
+    n = model._shared_prefix(batch["input_ids"], batch["attention_mask"], batch["labels"])
+    assert n >= 20  # the system prompt and chat header
+    results = []
+    for enabled in (True, False):
+        model.prefix_cache_enabled = enabled
+        model.zero_grad(set_to_none=True)
+        out = model.forward(batch)
+        out["loss"].backward()
+        results.append((out["loss"].detach(), model.projector.latents.grad.clone(), int(out["num_tokens"])))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-5, rtol=1e-4)
+    assert results[0][2] == results[1][2]
+    assert not model.decoder.get_input_embeddings().weight.requires_grad
+    lora = make_model(lora={"r": 2})
+    assert lora._shared_prefix(batch["input_ids"], batch["attention_mask"], batch["labels"]) == 0
