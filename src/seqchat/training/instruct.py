@@ -101,10 +101,12 @@ class InstructJob:
 
     @torch.no_grad()
     def validate(self, model: nn.Module) -> dict[str, float]:
-        """Answer-token loss on a fixed sample of validation records, overall and per task."""
+        """Answer-token loss on a fixed sample of validation records, overall and per task, plus the
+        accuracy of candidate scoring on the classification records of that sample."""
         model.eval()
         out: dict[str, float] = {}
         tot, n_tok = 0.0, 0
+        hits: list[float] = []
         for name in sorted(self.valid):
             recs = self.valid[name][: self.valid_per_task]
             r = model(self._process(recs))
@@ -112,9 +114,32 @@ class InstructJob:
             out[f"valid_loss/{name}"] = float(r["loss"])
             tot += float(r["loss"]) * k
             n_tok += k
+            acc = self._class_accuracy(model, recs)
+            if acc is not None:
+                out[f"valid_acc/{name}"] = acc
+                hits.append(acc)
         out["valid_loss"] = tot / max(n_tok, 1)
+        if hits:
+            out["valid_acc"] = sum(hits) / len(hits)
         model.train()
         return out
+
+    @staticmethod
+    def _class_accuracy(model: nn.Module, recs: list[dict[str, Any]]) -> float | None:
+        """Share of single-sequence classification records whose own (training-style) question gets the
+        right class when one canonical answer per class is scored; None if the sample has none."""
+        from seqchat.data.templates import canonical_answers
+
+        right = []
+        for rec in recs:
+            if rec.get("kind") != "single" or rec.get("task_type") not in ("binary", "multiclass"):
+                continue
+            answers = canonical_answers(rec["task"], rec.get("meta") or None)
+            msgs, seqs = record_inputs(rec)
+            prompt = model.processor(msgs[:-1], seqs, add_generation_prompt=True)
+            scores = model.score(prompt, list(answers.values()))["mean_logprob"]
+            right.append(list(answers)[int(scores.argmax())] == rec["target"])
+        return sum(right) / len(right) if right else None
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Trainable weights plus parts with no pretrained source."""
