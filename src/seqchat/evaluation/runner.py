@@ -1,0 +1,225 @@
+"""`seqchat eval`, `seqchat baseline kmer|specialist|zeroshot`, `seqchat report` and `seqchat benchmark`.
+
+Every run writes one folder (see `seqchat.evaluation.benchmark`) under `runs/bench/<system>` by default;
+the same `--tasks`, `--split`, `--max-per-task` and `--seed` give every system the same test examples.
+`seqchat benchmark` runs the chosen systems one after the other and regenerates docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from seqchat.errors import SeqChatInputError
+
+DEFAULT_RUNS = Path("runs/bench")
+SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
+
+
+def _common(p: argparse.ArgumentParser, system: str) -> None:
+    p.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    p.add_argument("--split", default="test", choices=("test", "valid"))
+    p.add_argument("--max-per-task", type=int, default=None, metavar="N",
+                   help="at most N test examples per task (seeded, class-stratified subsample)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(DEFAULT_RUNS / system), help=f"run folder (default {DEFAULT_RUNS / system})")
+    p.add_argument("--resume", action="store_true", help="keep the tasks already done in --out")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the eval, baseline, report and benchmark subcommands."""
+    e = sub.add_parser("eval", help="evaluate a seqchat model on the registered tasks (metrics, plots, calibration)")
+    e.add_argument("--model", help="trained model folder (default: the shipped model)")
+    e.add_argument("--config", help="evaluate an untrained architecture built from this YAML (pipeline checks only)")
+    e.add_argument("--mode", choices=("generate", "score"), default="generate",
+                   help="generate: free answers, parsed (ChatNT); score: candidate answers scored, no generation")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--max-new-tokens", type=int, default=48)
+    e.add_argument("--calibration-train", type=int, default=None, metavar="N",
+                   help="training examples per binary task for Platt scaling (default: --max-per-task, else 1000; 0 = off)")
+    e.add_argument("--save-calibration", action="store_true",
+                   help="also write the fitted calibrators to <model>/calibration.json (shown next to answers)")
+    _common(e, "seqchat")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("baseline", help="run a baseline on the same splits: kmer, specialist or zeroshot")
+    bs = b.add_subparsers(dest="baseline", required=True)
+    k = bs.add_parser("kmer", help="k-mer frequencies + logistic / ridge regression")
+    k.add_argument("--max-train", type=int, default=None, help="cap on training examples per task (seeded)")
+    _common(k, "kmer")
+    s = bs.add_parser("specialist", help="pretrained encoder + mean pooling + linear head, fine-tuned per task")
+    s.add_argument("--model-config", default=None,
+                   help="take the encoders from this seqchat config YAML (default: configs/model/seqchat-small.yaml)")
+    s.add_argument("--dna-encoder", help="HF encoder folder (or built-in name) for DNA and RNA")
+    s.add_argument("--protein-encoder", help="HF encoder folder (or built-in name) for proteins")
+    s.add_argument("--max-train", type=int, default=2000)
+    s.add_argument("--epochs", type=float, default=2.0)
+    s.add_argument("--max-steps", type=int, default=250)
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lr-encoder", type=float, default=5e-5)
+    s.add_argument("--lr-head", type=float, default=1e-3)
+    s.add_argument("--max-windows", type=int, default=1, help="encoder windows read per sequence")
+    _common(s, "specialist")
+    z = bs.add_parser("zeroshot", help="the chat decoder alone, sequence pasted as text (Biology-Instructions prompt)")
+    z.add_argument("--decoder", default="smollm2-135m-instruct")
+    z.add_argument("--batch-size", type=int, default=4)
+    z.add_argument("--max-new-tokens", type=int, default=32)
+    _common(z, "zeroshot")
+    for p in (k, s, z):
+        p.set_defaults(func=cmd_baseline)
+
+    r = sub.add_parser("report", help="write docs/BENCHMARKS.md from benchmark run folders")
+    r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
+    r.add_argument("--out", default="docs/BENCHMARKS.md")
+    r.set_defaults(func=cmd_report)
+
+    a = sub.add_parser("benchmark", help="run every system on the same subsample, then write docs/BENCHMARKS.md")
+    a.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
+    a.add_argument("--model", help="seqchat model folder (default: the shipped model)")
+    a.add_argument("--tasks", default="all")
+    a.add_argument("--max-per-task", type=int, default=None)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--runs", default=str(DEFAULT_RUNS))
+    a.add_argument("--report", default="docs/BENCHMARKS.md")
+    a.add_argument("--resume", action="store_true")
+    a.add_argument("--threads", type=int, default=None)
+    a.set_defaults(func=cmd_benchmark)
+
+
+def _command(args: argparse.Namespace) -> str:
+    argv = getattr(args, "argv", None) or sys.argv[1:]
+    return "seqchat " + shlex.join(argv)
+
+
+def _setup(args: argparse.Namespace) -> list[str]:
+    import torch
+
+    from seqchat.evaluation.benchmark import benchmark_tasks
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return benchmark_tasks(args.tasks)
+
+
+def _run(args: argparse.Namespace, name: str, system: Any, tasks: list[str], config: dict[str, Any]) -> dict[str, Any]:
+    from seqchat.evaluation.benchmark import run_benchmark
+
+    run = run_benchmark(name, system, tasks, args.out, split=args.split, max_per_task=args.max_per_task,
+                        seed=args.seed, config=config, resume=args.resume, plots=not args.no_plots,
+                        command=_command(args))  # fmt: skip
+    print(f"{name}: {run['examples']} examples in {run['seconds']:.0f} s; results in {args.out}/results.md")
+    return run
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a seqchat model."""
+    from seqchat.evaluation.systems import seqchat_system
+    from seqchat.inference import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
+    from seqchat.serving.api import SeqChat, shipped_model_dir
+
+    tasks = _setup(args)
+    if args.model is None and args.config is None and shipped_model_dir() is None:
+        raise SeqChatInputError("no shipped model in this build: pass --model DIR (or --config YAML for an untrained check)")
+    model = SeqChat.load(model=args.model, config=args.config).model
+    source = args.model or (f"untrained architecture from {args.config}" if args.config else str(shipped_model_dir()))
+    calib_n = args.calibration_train if args.calibration_train is not None else (args.max_per_task or 1000)
+    calibrators: dict[str, Any] = {}
+    system = seqchat_system(model, mode=args.mode, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            calibration_train=calib_n, seed=args.seed,
+                            plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)  # fmt: skip
+    config = {"model": source, "trained": args.config is None, "model_config": model.config.to_dict(),
+              "mode": args.mode, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+              "decoding": "greedy", "questions": "test-split templates, template i mod n for the i-th example",
+              "calibration": {"train_examples_per_task": calib_n, "candidate_logit": CANDIDATE_LOGIT,
+                              "platt": "LogisticRegression(C=0.1, lbfgs) on the two class logits"}}  # fmt: skip
+    run = _run(args, "seqchat", system, tasks, config)
+    if calibrators:
+        info = {"fitted_by": run["command"], "data_version": run["data_version"], "git_sha": run["git_sha"]}
+        save_calibrators(Path(args.out) / CALIBRATION_FILE, calibrators, info)
+        if args.save_calibration and args.model:
+            print("calibrators written to", save_calibrators(Path(args.model) / CALIBRATION_FILE, calibrators, info))
+    return 0
+
+
+def _specialist_config(args: argparse.Namespace) -> Any:
+    from seqchat.config import SeqChatConfig
+    from seqchat.evaluation.specialist import SpecialistConfig
+    from seqchat.serving.api import default_config_path
+
+    model_cfg = SeqChatConfig.from_file(args.model_config or default_config_path())
+    encoders = {n: dict(e) for n, e in model_cfg.encoders.items()}
+    for modality, path in (("dna", args.dna_encoder), ("protein", args.protein_encoder)):
+        if path:
+            encoders[model_cfg.modalities[modality]]["source"] = path
+    return SpecialistConfig(encoders=encoders, modalities=dict(model_cfg.modalities), max_train=args.max_train,
+                            epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                            lr_encoder=args.lr_encoder, lr_head=args.lr_head, max_windows=args.max_windows,
+                            seed=args.seed)  # fmt: skip
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Run one baseline."""
+    from seqchat.data.tasks import get_task
+
+    tasks = _setup(args)
+    if args.baseline == "kmer":
+        from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system
+
+        system = kmer_system(args.max_train, args.seed)
+        kept = [t for t in tasks if get_task(t).task_type in KMER_TYPES]
+        config = {"features": "k-mer frequencies per k, scaled to [-1, 1]", "k": KMER_K, "max_train": args.max_train,
+                  "models": "LogisticRegression (C from 0.01/0.1/1 by 3-fold CV) or RidgeCV (alpha 0.1-100)"}  # fmt: skip
+    elif args.baseline == "specialist":
+        from seqchat.evaluation.specialist import SPECIALIST_TYPES, specialist_system
+
+        cfg = _specialist_config(args)
+        if not all(cfg.pretrained().values()):
+            print("seqchat: warning: specialist encoders are built-in configs with random weights (not pretrained)",
+                  file=sys.stderr)  # fmt: skip
+        system = specialist_system(cfg)
+        kept = [t for t in tasks if get_task(t).task_type in SPECIALIST_TYPES]
+        config = cfg.describe()
+    else:
+        from seqchat.evaluation.systems import zeroshot_system
+
+        system, describe = zeroshot_system(args.decoder, args.batch_size, args.max_new_tokens)
+        kept, config = tasks, describe()
+    config["skipped_tasks"] = [t for t in tasks if t not in kept]
+    _run(args, args.baseline, system, kept, config)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the benchmark report."""
+    from seqchat.evaluation.report import write_report
+
+    print("wrote", write_report(args.runs, args.out))
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """Every chosen system on the same subsample, then the report."""
+    from seqchat.cli import build_parser
+
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise SeqChatInputError(f"unknown systems {sorted(unknown)}: use {', '.join(SYSTEMS)}")
+    shared = ["--tasks", args.tasks, "--seed", str(args.seed)]
+    shared += ["--max-per-task", str(args.max_per_task)] if args.max_per_task else []
+    shared += ["--resume"] if args.resume else []
+    shared += ["--threads", str(args.threads)] if args.threads else []
+    for name in systems:
+        argv = ["eval"] if name == "seqchat" else ["baseline", name]
+        argv += shared + ["--out", str(Path(args.runs) / name)]
+        argv += ["--model", args.model] if name == "seqchat" and args.model else []
+        sub = build_parser().parse_args(argv)
+        sub.argv = argv
+        sub.func(sub)
+    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report))

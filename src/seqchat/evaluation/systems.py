@@ -1,0 +1,203 @@
+"""The systems the benchmark compares, each a `(task_name, test_examples) -> TaskOutput` function.
+
+- `seqchat_system`: a seqchat model answering the test-split questions (free answers parsed, or candidate
+  scoring), plus ChatNT's perplexity-based confidence with Platt calibration for binary tasks.
+- `kmer_system`: k-mer frequencies + logistic / ridge regression fitted on the training split.
+- `zeroshot_system`: the chat decoder alone, the sequence pasted into the question as text, with the
+  Biology-Instructions baseline prompt and hints (Tables 8-9).
+The specialist (a pretrained encoder fine-tuned per task) lives in `seqchat.evaluation.specialist`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqchat.data import templates as T
+from seqchat.data.sources import Example
+from seqchat.data.tasks import TaskSpec, get_task
+from seqchat.evaluation.answers import parse_prediction
+from seqchat.evaluation.benchmark import System, TaskOutput, sample_examples
+from seqchat.evaluation.calibration import (
+    PlattCalibrator,
+    calibrate,
+    class_logits,
+    plot_reliability,
+    positive_probability,
+)
+from seqchat.inference import (
+    CANDIDATE_LOGIT,
+    SEQ_NAME,
+    TaskPrediction,
+    candidate_scores,
+    class_keys,
+    predict_task,
+    predictions_from_probabilities,
+)
+
+# ---------------------------------------------------------------------------------------------
+# seqchat
+# ---------------------------------------------------------------------------------------------
+
+
+def seqchat_system(
+    model: Any,
+    *,
+    mode: str = "generate",
+    batch_size: int = 8,
+    max_new_tokens: int = 48,
+    calibration_train: int = 0,
+    seed: int = 0,
+    plot_dir: Path | None = None,
+    calibrators: dict[str, PlattCalibrator] | None = None,
+) -> System:
+    """A seqchat model as a benchmark system; binary tasks also get raw and Platt-calibrated P(positive).
+
+    With calibration_train > 0, a class-stratified sample of that many training-split examples fits
+    each binary task's Platt model, which is applied to the test examples (fitted calibrators are put
+    into `calibrators`).
+    """
+
+    def run(task_name: str, examples: list[Example]) -> TaskOutput:
+        task = get_task(task_name)
+        seqs, metas = [e.residues for e in examples], [e.meta for e in examples]
+        out = TaskOutput(predictions=[])
+        binary = task.task_type == "binary"
+        if binary and (mode == "score" or calibration_train > 0):
+            scores, positive = candidate_scores(model, task_name, seqs, metas=metas, batch_size=batch_size)
+            p_raw = positive_probability(class_logits(scores, positive, candidate_logit=CANDIDATE_LOGIT))
+            out.p_positive, out.columns["p_positive"] = p_raw, list(p_raw)
+        if binary and mode == "score":
+            out.predictions = predictions_from_probabilities(task_name, np.stack([1 - p_raw, p_raw], 1), metas)
+        else:
+            out.predictions = predict_task(model, task_name, seqs, metas=metas, mode=mode, batch_size=batch_size,
+                                           max_new_tokens=max_new_tokens)  # fmt: skip
+        y = np.array([int(e.target) for e in examples]) if binary else None
+        if binary and calibration_train > 0 and 0 < y.sum() < len(y):
+            train = sample_examples(task_name, "train", calibration_train, seed)
+            train_scores, _ = candidate_scores(model, task_name, [e.residues for e in train],
+                                               metas=[e.meta for e in train], batch_size=batch_size)  # fmt: skip
+            res = calibrate(train_scores, [int(e.target) for e in train], scores, y, positive,
+                            candidate_logit=CANDIDATE_LOGIT)  # fmt: skip
+            out.metrics.update(res.metrics, calibration_train_n=len(train))
+            out.columns["p_calibrated"] = list(res.prob_calibrated)
+            if plot_dir is not None:
+                plot_reliability(res, plot_dir / f"{task_name}_reliability.png", title=task_name)
+            if calibrators is not None:
+                calibrators[task_name] = res.calibrator
+        return out
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# k-mer frequencies
+# ---------------------------------------------------------------------------------------------
+
+KMER_TYPES = ("binary", "multiclass", "regression")
+# protein alphabets make k=6 features nearly all unique: shorter k-mers for proteins
+KMER_K: dict[str, tuple[int, ...]] = {"dna": (3, 4, 5, 6), "rna": (3, 4, 5, 6), "protein": (1, 2, 3)}
+
+
+def _answer_for(task: TaskSpec, value: Any, meta: dict[str, str]) -> str:
+    """The canonical answer stating a class, or a regression value written with the task's decimals."""
+    if task.task_type == "regression":
+        return task.format_value(float(value))
+    return T.canonical_answers(task.name, meta)[value]
+
+
+def kmer_system(max_train: int | None = None, seed: int = 0) -> System:
+    """k-mer frequency features with logistic (classes) or ridge (regression) regression, trained per task."""
+    from seqchat.evaluation.baselines import fit_kmer_model
+
+    def run(task_name: str, examples: list[Example]) -> TaskOutput:
+        task = get_task(task_name)
+        train = sample_examples(task_name, "train", max_train, seed)
+        model = fit_kmer_model([e.residues for e in train], [e.target for e in train], task.task_type,
+                               KMER_K[task.modality])  # fmt: skip
+        test = [e.residues.upper() for e in examples]
+        values = model.predict(test)
+        preds = [v.item() if hasattr(v, "item") else v for v in values]
+        out = TaskOutput([TaskPrediction(_answer_for(task, v, e.meta), v) for v, e in zip(preds, examples, strict=True)])
+        if task.task_type != "regression":
+            probs = model.predict_proba(test)
+            order = [list(model.classes_).index(k) for k in class_keys(task_name)]
+            for p, row in zip(out.predictions, probs[:, order], strict=True):
+                p.probabilities = dict(zip(class_keys(task_name), map(float, row), strict=True))
+            if task.task_type == "binary":
+                out.p_positive = probs[:, list(model.classes_).index(1)]
+        out.metrics["train_n"] = len(train)
+        return out
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# zero-shot decoder (Biology-Instructions baseline prompt)
+# ---------------------------------------------------------------------------------------------
+
+BI_PROMPT = "My question is {input} This is a {task_type} task. {hint} Do not explain or repeat."
+TASK_TYPE_WORDS = {"binary": "binary classification", "multiclass": "multi-class classification",
+                   "regression": "regression", "multilabel": "multi-label classification",
+                   "free_text": "text generation"}  # fmt: skip
+
+
+def zeroshot_hint(task: TaskSpec) -> str:
+    """Biology-Instructions Table 8 hint for the task's type (class list for multi-class tasks)."""
+    if task.task_type == "binary":
+        return "Return yes or no."
+    if task.task_type == "multiclass":
+        keys = [str(k) for k in task.labels]
+        return f"Return one class: {', '.join(keys[:-1])}, or {keys[-1]}."
+    if task.task_type == "regression":
+        return "Return one numeric value with two decimal places."
+    if task.task_type == "multilabel":
+        return "Return Enzyme Commission number(s), e.g., 2.7.11.12"
+    return "Return one sentence describing the function."  # no such task in Biology-Instructions
+
+
+def zeroshot_prompt(task_name: str, residues: str, index: int, meta: dict[str, str] | None = None) -> str:
+    """The test question with the sequence pasted in as text, wrapped in the Biology-Instructions baseline prompt."""
+    task = get_task(task_name)
+    question = T.render_test_question(task_name, SEQ_NAME, index, meta).replace(T.seq_ref(SEQ_NAME), residues)
+    return BI_PROMPT.format(input=question, task_type=TASK_TYPE_WORDS[task.task_type], hint=zeroshot_hint(task))
+
+
+def zeroshot_system(
+    decoder: str = "smollm2-135m-instruct", batch_size: int = 4, max_new_tokens: int = 32
+) -> tuple[System, Callable[[], dict[str, Any]]]:
+    """The chat decoder alone, greedy; returns the system and a function describing its config."""
+    import torch
+
+    from seqchat.decoders import load_decoder, load_tokenizer
+
+    tok = load_tokenizer(decoder)
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    lm = load_decoder(decoder).eval()
+
+    def run(task_name: str, examples: list[Example]) -> TaskOutput:
+        prompts = [zeroshot_prompt(task_name, e.residues, i, e.meta) for i, e in enumerate(examples)]
+        texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                 for p in prompts]  # fmt: skip
+        answers: list[str] = [""] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                gen = lm.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+            for i, row in zip(idx, gen[:, enc["input_ids"].shape[1] :], strict=True):
+                answers[i] = tok.decode(row, skip_special_tokens=True).strip()
+        preds = [parse_prediction(task_name, a) for a in answers]
+        return TaskOutput([TaskPrediction(a, p, None, p is None) for a, p in zip(answers, preds, strict=True)])
+
+    def config() -> dict[str, Any]:
+        return {"decoder": decoder, "prompt": BI_PROMPT, "hints": "Biology-Instructions Table 8 by task type",
+                "decoding": "greedy", "max_new_tokens": max_new_tokens, "batch_size": batch_size}  # fmt: skip
+
+    return run, config

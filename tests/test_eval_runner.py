@@ -1,0 +1,206 @@
+"""The benchmark runner: subsamples, task scoring by hand, `seqchat eval` end to end, baselines and the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import SHARED_DATA
+from seqchat.cli import main
+from seqchat.data.build import load_split
+from seqchat.evaluation.benchmark import (
+    TaskOutput,
+    benchmark_tasks,
+    load_run,
+    run_benchmark,
+    sample_examples,
+    score_task,
+    train_mean,
+)
+from seqchat.inference import TaskPrediction
+
+pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared data not present")
+
+
+def test_subsample_is_deterministic_stratified_and_seeded():
+    full = load_split("promoter_300_tata", "test")
+    a = sample_examples("promoter_300_tata", "test", 40, seed=0)
+    assert [e.source_id for e in a] == [e.source_id for e in sample_examples("promoter_300_tata", "test", 40, seed=0)]
+    assert [e.source_id for e in a] != [e.source_id for e in sample_examples("promoter_300_tata", "test", 40, seed=1)]
+    assert len(a) == 40
+    share = Counter(e.target for e in full)
+    got = Counter(e.target for e in a)
+    for k in share:  # each class gets its share of 40, rounded
+        assert abs(got[k] - 40 * share[k] / len(full)) < 1
+    # every class is present even when it is rare
+    small = sample_examples("splice_sites_human", "test", 3, seed=0)
+    assert sorted(e.target for e in small) == ["acceptor", "donor", "neither"]
+    assert len(sample_examples("protein_gb1", "test", 7)) == 7
+    assert len(sample_examples("enhancers", "test", None)) == len(load_split("enhancers", "test"))
+
+
+def test_task_lists():
+    assert "promoter_300_tata" in benchmark_tasks("all")
+    assert benchmark_tasks("enhancers, protein_gb1") == ["enhancers", "protein_gb1"]
+    with pytest.raises(Exception, match="unknown task"):
+        benchmark_tasks("no_such_task")
+
+
+def test_binary_scores_by_hand_with_an_unparsed_answer_counted_wrong():
+    # truth 1 0 1 0, parsed 1 0 - 1 -> the unparsed one is the wrong class: TP1 TN1 FP1 FN1
+    m = score_task("promoter_300_tata", [1, 0, 1, 0], [1, 0, None, 1])
+    assert m["mcc"] == pytest.approx(0.0)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(0.5)
+    assert (m["n"], m["n_unparsed"]) == (4, 1)
+
+
+def test_auroc_from_probabilities_or_from_hard_labels():
+    # pairs (positive > negative): 0.35>0.1, 0.35<0.4, 0.8>0.1, 0.8>0.4 -> 3/4
+    m = score_task("polya_arabidopsis_thaliana", [0, 0, 1, 1], [0, 1, 1, 1], p_positive=[0.1, 0.4, 0.35, 0.8])
+    assert m["auroc"] == pytest.approx(0.75) and m["auroc_from"] == "probabilities"
+    # hard labels 0 1 1 0 (the unparsed positive is wrong): pairs 1>0 1, 1=1 1/2, 0=0 1/2, 0<1 0 -> 2/4
+    m = score_task("polya_arabidopsis_thaliana", [0, 0, 1, 1], [0, 1, 1, None])
+    assert m["auroc"] == pytest.approx(0.5) and m["auroc_from"] == "hard labels"
+
+
+def test_multiclass_mcc_by_hand():
+    # classes acceptor=0 donor=1 neither=2, unparsed=3: true 1 0 2 2, predicted 1 3 2 1
+    # c=2 correct of s=4; predicted counts (0,2,1,1), true counts (1,1,2,0)
+    # MCC = (c*s - sum p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)) = (8 - 4) / sqrt(10 * 10)
+    m = score_task("splice_sites_human", ["donor", "acceptor", "neither", "neither"], ["donor", None, "neither", "donor"])
+    assert m["mcc"] == pytest.approx(0.4)
+    assert m["accuracy"] == pytest.approx(0.5)
+
+
+def test_regression_fills_unparsed_with_the_training_mean():
+    fill = train_mean("protein_gb1")
+    m = score_task("protein_gb1", [1.0, 2.0, 3.0, 4.0], [1.5, None, 2.5, 4.5])
+    expected = stats.pearsonr([1, 2, 3, 4], [1.5, fill, 2.5, 4.5]).statistic
+    assert m["pearson"] == pytest.approx(expected)
+    assert m["fill_value"] == pytest.approx(fill) and m["n_unparsed"] == 1
+
+
+def test_ec_scores_by_hand():
+    truths = [["1.1.1.1"], ["2.7.11.12", "3.1.1.1"]]
+    m = score_task("protein_ec", truths, [("1.1.1.1",), None])
+    # levels: example 1 predicts its 4 true levels; example 2 is unparsed (4 predicted levels, none right, 8 true)
+    # hP = 4/8, hR = 4/12, hF = 2 hP hR / (hP + hR) = 0.4; exact match 1/2
+    assert m["ec_hf1"] == pytest.approx(0.4)
+    assert m["ec_exact_match"] == pytest.approx(0.5)
+    # fmax over labels {1.1.1.1, 2.7.11.12, 3.1.1.1}: example 1 P=R=1, example 2 (complement) P=R=0 -> F 0.5
+    assert m["fmax"] == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    import copy
+
+    import torch
+
+    from conftest import tiny_config
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("tiny_model")
+    SeqChatForConditionalGeneration(tiny_config(), tokenizer=copy.deepcopy(tokenizer)).save_pretrained(d)
+    return d
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_eval_end_to_end_writes_every_output(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    argv = ["eval", "--model", str(tiny_model_dir), "--tasks", "promoter_300_tata,protein_gb1", "--max-per-task", "4",
+            "--calibration-train", "6", "--max-new-tokens", "4", "--out", str(out), "--seed", "3"]  # fmt: skip
+    assert main(argv) == 0
+    run, rows = load_run(out)
+    assert run["system"] == "seqchat" and run["seed"] == 3 and run["max_per_task"] == 4
+    assert run["git_sha"] and run["data_version"].startswith("sha256:") and run["examples"] == 8
+    assert run["examples_per_s"] > 0 and set(run["parse_failures"]) == {"promoter_300_tata", "protein_gb1"}
+    assert run["config"]["model"] == str(tiny_model_dir) and "stratified" in run["sampling"]
+    for f in ("metrics.csv", "results.md", "calibration.json", "plots/promoter_300_tata_confusion.png",
+              "plots/promoter_300_tata_reliability.png", "plots/protein_gb1_scatter.png"):  # fmt: skip
+        assert (out / f).is_file(), f
+    binary = rows["promoter_300_tata"]["metrics"]
+    for k in ("auroc_raw", "auroc_calibrated", "mcc_raw", "mcc_calibrated", "ece_raw", "ece_calibrated"):
+        assert k in binary
+    preds = _rows(out / "predictions" / "promoter_300_tata.csv")
+    assert len(preds) == 4 and {"p_positive", "p_calibrated", "answer", "parse_failed"} <= set(preds[0])
+    # a parse failure is counted and counted as wrong
+    failed = sum(int(r["parse_failed"]) for r in preds)
+    right = sum(r["parse_failed"] == "0" and r["prediction"] == r["truth"] for r in preds)
+    assert binary["n_unparsed"] == failed and binary["accuracy"] == pytest.approx(right / 4)
+    metrics = _rows(out / "metrics.csv")
+    assert {(r["task"], r["metric"]) for r in metrics} >= {("promoter_300_tata", "mcc"), ("protein_gb1", "spearman")}
+    # --resume keeps finished tasks untouched
+    stamp = (out / "predictions" / "protein_gb1.csv").stat().st_mtime_ns
+    assert main(argv + ["--resume"]) == 0
+    assert (out / "predictions" / "protein_gb1.csv").stat().st_mtime_ns == stamp
+
+
+def test_kmer_baseline_skips_tasks_it_cannot_do(tmp_path):
+    out = tmp_path / "kmer"
+    assert main(["baseline", "kmer", "--tasks", "enhancers,protein_ec", "--max-per-task", "30", "--max-train", "300",
+                 "--out", str(out), "--no-plots"]) == 0  # fmt: skip
+    run, rows = load_run(out)
+    assert list(rows) == ["enhancers"] and run["config"]["skipped_tasks"] == ["protein_ec"]
+    m = rows["enhancers"]["metrics"]
+    assert m["n"] == 30 and m["n_unparsed"] == 0 and m["train_n"] == 300 and -1 <= m["mcc"] <= 1
+
+
+def test_specialist_fits_its_training_examples():
+    from seqchat.evaluation.specialist import SpecialistConfig, predict_specialist, train_specialist
+
+    cfg = SpecialistConfig(
+        encoders={"dna": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 512, "overlap": 10},
+                  "protein": {"source": "esm-tiny", "tokenizer": "esm_residue", "window": 1022, "overlap": 10}},
+        max_steps=80, batch_size=8, lr_encoder=1e-3, lr_head=1e-2,
+    )  # fmt: skip
+    train = sample_examples("core_promoter_tata", "train", 16, seed=0)
+    model, info = train_specialist("core_promoter_tata", train, cfg)
+    assert info["steps"] == 4 and info["train_n"] == 16  # 2 epochs of 16 at batch 8
+    cfg.epochs = 40
+    model, info = train_specialist("core_promoter_tata", train, cfg)
+    out = predict_specialist(model, "core_promoter_tata", train)
+    acc = np.mean([p.prediction == e.target for p, e in zip(out.predictions, train, strict=True)])
+    assert info["steps"] == 80 and acc >= 0.9
+    assert all(sum(p.probabilities.values()) == pytest.approx(1.0) for p in out.predictions)
+
+
+def _oracle(task, examples):
+    return TaskOutput([TaskPrediction(str(e.target), e.target) for e in examples])
+
+
+def _flip_first(task, examples):
+    preds = [TaskPrediction("", e.target) for e in examples]
+    preds[0] = TaskPrediction("?", None, None, True)
+    return TaskOutput(preds)
+
+
+def test_report_tables_averages_and_ratio(tmp_path):
+    from seqchat.evaluation.report import render_report
+
+    tasks = ["enhancers", "promoter_300_tata"]
+    run_benchmark("seqchat", _oracle, tasks, tmp_path / "seqchat", max_per_task=6, plots=False, command="test oracle")
+    run_benchmark("specialist", _flip_first, tasks, tmp_path / "specialist", max_per_task=6, plots=False)
+    text = render_report(tmp_path, "BENCH.md")
+    for heading in ("## Runs", "## Per task", "## Averages", "## Published anchors", "## Calibration", "## Parse failures",
+                    "## Configurations", "## Closing note"):  # fmt: skip
+        assert heading in text
+    _, spec = load_run(tmp_path / "specialist")
+    mean_spec = np.mean([spec[t]["metrics"]["mcc"] for t in tasks])
+    assert f"Multitask ÷ specialist: **{1 / mean_spec:.2f}**" in text
+    assert "0.55 (Nucleotide Transformer; ChatNT Suppl. Table 2" in text  # the enhancers anchor
+    assert "| enhancers | 1 / 6 |" not in text and "(1 unparsed)" in text
+    assert "`test oracle`" in text
+    assert math.isclose(json.loads((tmp_path / "seqchat" / "run.json").read_text())["max_per_task"], 6)
