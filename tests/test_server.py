@@ -210,3 +210,35 @@ def test_worker_batches_without_a_failure(bot):  # noqa: F811
     # 8 queued requests, at most 3 per batch
     assert worker.batches == 3
     assert results[-1][0]["id"] == "a" and "p_1" in results[-1][0]
+
+
+def test_a_request_whose_extras_fail_fails_alone_without_regenerating(bot):  # noqa: F811
+    worker = BatchingWorker(bot, Limits())
+    calls = []
+    real = bot.chat_batch
+
+    def counting(convs, *a, **k):
+        calls.append(len(convs))
+        return real(convs, *a, **k)
+
+    def chat(q: str, task: str | None = None) -> dict:
+        return {"messages": [{"role": "user", "content": q}], "sequences": {"a": DNA, "b": DNA[:40]},
+                "max_new_tokens": 3, "task": task, "attribution": True}  # fmt: skip
+
+    loop = asyncio.new_event_loop()
+    try:
+        payloads = [chat("Is @a a promoter?"), chat("Compare @a and @b", "promoter_300_all"), chat("And @b?")]
+        jobs = [_Job("chat", x, loop, loop.create_future()) for x in payloads]
+        for j in jobs:
+            worker.jobs.put(j)
+        bot.chat_batch = counting
+        worker.start()
+        results = loop.run_until_complete(asyncio.gather(*(j.future for j in jobs), return_exceptions=True))
+    finally:
+        bot.chat_batch = real
+        worker.stop()
+        loop.close()
+    assert calls == [3]
+    assert "exactly one sequence" in str(results[1])
+    assert [t["name"] for t in results[0]["attribution"]] == ["a"]
+    assert [t["name"] for t in results[2]["attribution"]] == ["b"]

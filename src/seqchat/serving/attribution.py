@@ -29,8 +29,8 @@ class Attribution:
     scores: list[float]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"name": self.name, "modality": self.modality, "scores": self.scores}
+        """JSON-ready form; 4 significant digits keep a long track's JSON small."""
+        return {"name": self.name, "modality": self.modality, "scores": [float(f"{x:.4g}") for x in self.scores]}
 
 
 def _residue_spans(tokenizer: Any, residues: str) -> list[int]:

@@ -241,7 +241,10 @@ class BatchingWorker:
                     self._finish(j, error=e1)
             return
         for j, r in zip(jobs, results, strict=True):
-            self._finish(j, r)
+            if isinstance(r, Exception):
+                self._finish(j, error=r)
+            else:
+                self._finish(j, r)
 
     def _finish(self, job: _Job, result: Any = None, error: BaseException | None = None) -> None:
         self.answered += 1
@@ -256,15 +259,19 @@ class BatchingWorker:
 
         job.loop.call_soon_threadsafe(settle)
 
-    def _chat(self, jobs: list[_Job]) -> list[dict[str, Any]]:
+    def _chat(self, jobs: list[_Job]) -> list[Any]:
         p = [j.payload for j in jobs]
         answers = self.bot.chat_batch(
             [x["messages"] for x in p], [x["sequences"] for x in p], [x["max_new_tokens"] for x in p]
         )
-        out = []
+        out: list[Any] = []
         for x, a in zip(p, answers, strict=True):
-            a = self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"])
-            out.append(a.to_dict())
+            try:  # a request whose extras fail fails alone, without regenerating the batch
+                out.append(
+                    self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"]).to_dict()
+                )
+            except Exception as e:
+                out.append(e)
         return out
 
     def _predict(self, jobs: list[_Job]) -> list[list[dict[str, Any]]]:
