@@ -16,6 +16,8 @@ from typing import Any
 from seqchat.errors import SeqChatInputError
 
 DEFAULT_RUNS = Path("runs/bench")
+REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
+TRAIN_RECIPE = REPO / "configs" / "train" / "seqchat-small.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
 
 
@@ -54,12 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(k, "kmer")
     s = bs.add_parser("specialist", help="pretrained encoder + mean pooling + linear head, fine-tuned per task")
     s.add_argument("--model-config", default=None,
-                   help="take the encoders from this seqchat config YAML (default: configs/model/seqchat-small.yaml)")
+                   help=f"take the encoders (and `init_encoders` folders) from this YAML (default: {TRAIN_RECIPE})")
     s.add_argument("--dna-encoder", help="HF encoder folder (or built-in name) for DNA and RNA")
     s.add_argument("--protein-encoder", help="HF encoder folder (or built-in name) for proteins")
     s.add_argument("--max-train", type=int, default=2000)
     s.add_argument("--epochs", type=float, default=2.0)
-    s.add_argument("--max-steps", type=int, default=250)
+    s.add_argument("--max-steps", type=int, default=200)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--lr-encoder", type=float, default=5e-5)
     s.add_argument("--lr-head", type=float, default=1e-3)
@@ -69,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     z.add_argument("--decoder", default="smollm2-135m-instruct")
     z.add_argument("--batch-size", type=int, default=4)
     z.add_argument("--max-new-tokens", type=int, default=32)
+    z.add_argument("--max-residues", type=int, default=1000, help="paste at most this many residues (CPU budget)")
     _common(z, "zeroshot")
     for p in (k, s, z):
         p.set_defaults(func=cmd_baseline)
@@ -148,15 +151,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _specialist_config(args: argparse.Namespace) -> Any:
+    """Encoders as the shipped model's recipe starts them (its `init_encoders` folders), unless given."""
+    import yaml
+
     from seqchat.config import SeqChatConfig
     from seqchat.evaluation.specialist import SpecialistConfig
     from seqchat.serving.api import default_config_path
 
-    model_cfg = SeqChatConfig.from_file(args.model_config or default_config_path())
+    path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
+    doc = yaml.safe_load(path.read_text())
+    model = dict(doc.get("model", doc))
+    init = model.pop("init_encoders", None) or {}
+    model_cfg = SeqChatConfig.from_dict(model)
     encoders = {n: dict(e) for n, e in model_cfg.encoders.items()}
-    for modality, path in (("dna", args.dna_encoder), ("protein", args.protein_encoder)):
-        if path:
-            encoders[model_cfg.modalities[modality]]["source"] = path
+    for name, folder in init.items():
+        found = next((p for p in (Path(folder), REPO / folder) if p.exists()), None)
+        if found is not None:
+            encoders[name]["init_from"] = str(found)
+    for modality, folder in (("dna", args.dna_encoder), ("protein", args.protein_encoder)):
+        if folder:
+            encoders[model_cfg.modalities[modality]].pop("init_from", None)
+            encoders[model_cfg.modalities[modality]]["source"] = folder
     return SpecialistConfig(encoders=encoders, modalities=dict(model_cfg.modalities), max_train=args.max_train,
                             epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             lr_encoder=args.lr_encoder, lr_head=args.lr_head, max_windows=args.max_windows,
@@ -188,7 +203,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     else:
         from seqchat.evaluation.systems import zeroshot_system
 
-        system, describe = zeroshot_system(args.decoder, args.batch_size, args.max_new_tokens)
+        system, describe = zeroshot_system(args.decoder, args.batch_size, args.max_new_tokens, args.max_residues)
         kept, config = tasks, describe()
     config["skipped_tasks"] = [t for t in tasks if t not in kept]
     _run(args, args.baseline, system, kept, config)

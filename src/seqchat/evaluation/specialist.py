@@ -38,7 +38,7 @@ class SpecialistConfig:
     modalities: dict[str, str] = field(default_factory=lambda: dict(SeqChatConfig().modalities))
     max_train: int | None = 2000
     epochs: float = 2.0
-    max_steps: int = 250
+    max_steps: int = 200
     batch_size: int = 16
     lr_encoder: float = 5e-5
     lr_head: float = 1e-3
@@ -47,8 +47,8 @@ class SpecialistConfig:
     seed: int = 0
 
     def pretrained(self) -> dict[str, bool]:
-        """Whether each encoder starts from pretrained weights (a built-in name starts random)."""
-        return {n: e["source"] not in BUILTIN_ENCODERS for n, e in self.encoders.items()}
+        """Whether each encoder starts from pretrained weights (a built-in name without `init_from` starts random)."""
+        return {n: bool(e.get("init_from")) or e["source"] not in BUILTIN_ENCODERS for n, e in self.encoders.items()}
 
     def describe(self) -> dict[str, Any]:
         """The config as recorded in run.json."""

@@ -159,17 +159,24 @@ def zeroshot_hint(task: TaskSpec) -> str:
     return "Return one sentence describing the function."  # no such task in Biology-Instructions
 
 
-def zeroshot_prompt(task_name: str, residues: str, index: int, meta: dict[str, str] | None = None) -> str:
+def zeroshot_prompt(
+    task_name: str, residues: str, index: int, meta: dict[str, str] | None = None, max_residues: int | None = None
+) -> str:
     """The test question with the sequence pasted in as text, wrapped in the Biology-Instructions baseline prompt."""
     task = get_task(task_name)
-    question = T.render_test_question(task_name, SEQ_NAME, index, meta).replace(T.seq_ref(SEQ_NAME), residues)
+    pasted = residues[:max_residues] if max_residues else residues
+    question = T.render_test_question(task_name, SEQ_NAME, index, meta).replace(T.seq_ref(SEQ_NAME), pasted)
     return BI_PROMPT.format(input=question, task_type=TASK_TYPE_WORDS[task.task_type], hint=zeroshot_hint(task))
 
 
 def zeroshot_system(
-    decoder: str = "smollm2-135m-instruct", batch_size: int = 4, max_new_tokens: int = 32
+    decoder: str = "smollm2-135m-instruct", batch_size: int = 4, max_new_tokens: int = 32, max_residues: int | None = 1000
 ) -> tuple[System, Callable[[], dict[str, Any]]]:
-    """The chat decoder alone, greedy; returns the system and a function describing its config."""
+    """The chat decoder alone, greedy; returns the system and a function describing its config.
+
+    Sequences longer than `max_residues` are pasted cut to their first `max_residues` residues (CPU budget);
+    the per-example column `truncated` says which.
+    """
     import torch
 
     from seqchat.decoders import load_decoder, load_tokenizer
@@ -181,7 +188,7 @@ def zeroshot_system(
     lm = load_decoder(decoder).eval()
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
-        prompts = [zeroshot_prompt(task_name, e.residues, i, e.meta) for i, e in enumerate(examples)]
+        prompts = [zeroshot_prompt(task_name, e.residues, i, e.meta, max_residues) for i, e in enumerate(examples)]
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                  for p in prompts]  # fmt: skip
         answers: list[str] = [""] * len(texts)
@@ -194,10 +201,15 @@ def zeroshot_system(
             for i, row in zip(idx, gen[:, enc["input_ids"].shape[1] :], strict=True):
                 answers[i] = tok.decode(row, skip_special_tokens=True).strip()
         preds = [parse_prediction(task_name, a) for a in answers]
-        return TaskOutput([TaskPrediction(a, p, None, p is None) for a, p in zip(answers, preds, strict=True)])
+        out = TaskOutput([TaskPrediction(a, p, None, p is None) for a, p in zip(answers, preds, strict=True)])
+        cut = [int(bool(max_residues) and len(e.residues) > max_residues) for e in examples]
+        out.columns["truncated"] = cut
+        out.metrics["n_truncated"] = sum(cut)
+        return out
 
     def config() -> dict[str, Any]:
         return {"decoder": decoder, "prompt": BI_PROMPT, "hints": "Biology-Instructions Table 8 by task type",
-                "decoding": "greedy", "max_new_tokens": max_new_tokens, "batch_size": batch_size}  # fmt: skip
+                "decoding": "greedy", "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+                "max_residues_pasted": max_residues, "chat_template": "the decoder's, one user turn"}  # fmt: skip
 
     return run, config
