@@ -22,6 +22,14 @@ if [ ! -f /usr/share/wordnet/data.noun ]; then
     fi
 fi
 $V -m seqchat.evaluation.wordnet || echo "warning: METEOR will run without WordNet synonyms" >&2
+# MMseqs2 for the homology-transfer baseline and the gene split check (optional: seqchat runs without it)
+if ! command -v mmseqs >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmseqs2 >/dev/null; } || echo "warning: mmseqs2 not installed" >&2
+    else
+        echo "warning: run 'apt-get install -y mmseqs2' as root for the MMseqs2 homology baseline" >&2
+    fi
+fi
 # the browser test drives Debian's chromium through Playwright (never `playwright install`, which downloads one)
 if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

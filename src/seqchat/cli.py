@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "baseline": "seqchat.evaluation.runner",
     "report": "seqchat.evaluation.runner",
     "benchmark": "seqchat.evaluation.runner",
+    "gene-function": "seqchat.evaluation.gene_report",
     "pretrain-encoder": "seqchat.training.cli",
     "train": "seqchat.training.cli",
     "export": "seqchat.training.export",
