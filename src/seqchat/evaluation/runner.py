@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--mode", choices=("generate", "score"), default="generate",
                    help="generate: free answers, parsed (ChatNT); score: candidate answers scored, no generation")
     e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="bfloat16 runs about twice as fast on CPUs with AVX512-BF16 (recorded in run.json)")
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--calibration-train", type=int, default=None, metavar="N",
                    help="training examples per binary task for Platt scaling (default: --max-per-task, else 1000; 0 = off)")
@@ -130,6 +132,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.model is None and args.config is None and shipped_model_dir() is None:
         raise SeqChatInputError("no shipped model in this build: pass --model DIR (or --config YAML for an untrained check)")
     model = SeqChat.load(model=args.model, config=args.config).model
+    if args.dtype != "float32":
+        import torch
+
+        model.to(getattr(torch, args.dtype))
     source = args.model or (f"untrained architecture from {args.config}" if args.config else str(shipped_model_dir()))
     calib_n = args.calibration_train if args.calibration_train is not None else (args.max_per_task or 1000)
     calibrators: dict[str, Any] = {}
@@ -137,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             calibration_train=calib_n, seed=args.seed,
                             plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)  # fmt: skip
     config = {"model": source, "trained": args.config is None, "model_config": model.config.to_dict(),
-              "mode": args.mode, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+              "mode": args.mode, "dtype": args.dtype, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
               "decoding": "greedy", "questions": "test-split templates, template i mod n for the i-th example",
               "calibration": {"train_examples_per_task": calib_n, "candidate_logit": CANDIDATE_LOGIT,
                               "platt": "LogisticRegression(C=0.1, lbfgs) on the two class logits"}}  # fmt: skip
