@@ -45,6 +45,7 @@ def _runs_table(runs: dict[str, Any]) -> list[str]:
     out = ["| system | command | git SHA | data version | seed | test examples | ex/s | parse failures |",
            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for s, (run, rows) in runs.items():
+        rows = {t: r for t, r in rows.items() if t in TASKS}
         sha = (run.get("git_sha") or "?")[:10] + (" (dirty)" if run.get("git_dirty") else "")
         per = f"≤{run['max_per_task']}/task" if run.get("max_per_task") else "full test splits"
         fails = sum(r["metrics"]["n_unparsed"] for r in rows.values())
@@ -97,8 +98,9 @@ def ratios(runs: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
     cls = [t for t in both if get_task(t).task_type in ("binary", "multiclass")]
     prim = (_mean([_value(a, t, get_task(t).metric) for t in both]), _mean([_value(b, t, get_task(t).metric) for t in both]))
     mcc = (_mean([_value(a, t, "mcc") for t in cls]), _mean([_value(b, t, "mcc") for t in cls]))
-    return {"n_primary": len(both), "primary": prim, "primary_ratio": prim[0] / prim[1] if prim[1] else float("nan"),
-            "n_mcc": len(cls), "mcc": mcc, "mcc_ratio": mcc[0] / mcc[1] if mcc[1] else float("nan")}  # fmt: skip
+    # a ratio over a mean at or below zero (chance) says nothing
+    return {"n_primary": len(both), "primary": prim, "primary_ratio": prim[0] / prim[1] if prim[1] > 0 else float("nan"),
+            "n_mcc": len(cls), "mcc": mcc, "mcc_ratio": mcc[0] / mcc[1] if mcc[1] > 0 else float("nan")}  # fmt: skip
 
 
 def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
@@ -170,7 +172,9 @@ def render_report(runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.
     """The markdown text of the report."""
     runs = collect(runs_dir)
     order = {n: i for i, n in enumerate(TASKS)}
-    tasks = sorted({t for _, rows in runs.values() for t in rows}, key=lambda t: order.get(t, 10**6))
+    found = {t for _, rows in runs.values() for t in rows}
+    tasks = sorted((t for t in found if t in TASKS), key=order.get)
+    gone = sorted(found - set(tasks))  # run before a registry change; their rows cannot be described
     ns = {run.get("max_per_task") for run, _ in runs.values()}
     n = next(iter(ns)) if len(ns) == 1 else None
     command = BENCHMARK_COMMAND.format(n=n or "N", runs=runs_dir, out=out_path)
@@ -186,6 +190,8 @@ def render_report(runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.
         lines += [f"**Warning:** the runs used different `--max-per-task` values ({sorted(map(str, ns))}); their numbers are not on the same examples.", ""]
     if "seqchat" in runs and not runs["seqchat"][0].get("config", {}).get("trained", True):
         lines += ["**Warning:** the seqchat run evaluated an untrained architecture (a pipeline check), not a trained model.", ""]
+    if gone:
+        lines += [f"Left out (no longer in the task registry): {', '.join(gone)}.", ""]
     if "seqchat" not in runs:
         lines += ["**The seqchat (multitask) column is pending:** no trained model has been evaluated yet. Once the "
                   f"shipped model exists, `{command}` fills it in (with `--resume`, the baselines below are kept).", ""]  # fmt: skip
