@@ -124,3 +124,32 @@ THRA_DNA = (
     "GTCCTCTCTGCCCCCGCCAAAATCACCAACCACCTGGTGGCGATGATTGAAAAAACCATTAGCGGCCAGGATGCTTTACCCAATATCAGCGATGCCGAACGTATT"
     "TTTGCCGAACTTTTGACGGGACTCGCCGCCGCCCAGCCGGGGTTCCCGCTGGCGCAATTGAAAACTTTCGTCGATCAGGAATTTGCCCAAATAAAACATGTCCTGC"
 )
+
+
+@pytest.mark.integration
+def test_report_page_has_data_anchors_baselines_and_three_examples():
+    from seqchat.data.build import task_splits
+    from seqchat.data.paths import data_dir
+    from seqchat.evaluation.gene_report import gene_data_summary, render_report
+
+    data = gene_data_summary(data_dir())
+    n_test = len(task_splits("gene_description").test)
+    text = {m: 0.1 for m in ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l")}
+    ec = {m: 0.2 for m in ("ec_exact_match", "ec_hprecision", "ec_hrecall", "ec_hf1")}
+    res = {
+        "seconds": 1.0, "data_version": "abc", "meteor_wordnet": True, "mmseqs": False,
+        "data": {k: v for k, v in data.items() if k not in ("records", "split")},
+        "transfer": {
+            "gene_description": {"results": {"protein_kmer": {"all": {"n": n_test, **text}}},
+                                 "predictions": {"protein_kmer": ["predicted text"] * n_test}},
+            "gene_ec": {"results": {"protein_kmer": {"novel_ec": {"n": 3, **ec}}}},
+            "protein_ec": {"results": {"majority": {"all": {"n": 392, **ec}}}},
+        },
+        "retrieval": {"gene_ec": {"k-mer frequencies": {"all": {"n_queries": 5, "hp@1": 0.5, "hp@3": 0.6, "hp@5": 0.7,
+                                                                "silhouette_class": 0.0, "silhouette_ec": -0.1}}}},
+    }  # fmt: skip
+    page = render_report(res, "seqchat gene-function report --out x.md")
+    assert "`seqchat gene-function report --out x.md`" in page and "Data version abc" in page
+    assert "| GeneChat (anchor) | NCBI genes | - | 0.194 | - | - | 0.082 | 0.273 | - |" in page
+    assert "0.33-0.66" in page and "| gene_ec | 2382 | 177 | 590 | 213 | 377 |" in page
+    assert page.count("  - prediction: predicted text") == 3

@@ -79,6 +79,9 @@ UNINFORMATIVE = frozenset(
         "uncharacterized protein",
         "putative uncharacterized protein",
         "conserved hypothetical protein",
+        "protein of unknown function",
+        "protein",  # what is left of 'protein HokC' once the gene's own name is removed
+        "putative protein",
     }
 )
 _GO_TERM = re.compile(r"^GO:\d+ - (?P<name>.+?)(?: \[Evidence.*)?$")
@@ -120,12 +123,16 @@ class GeneRecord:
     @cached_property
     def names(self) -> frozenset[str]:
         """Every name the gene goes by (gene name, synonyms, locus tag), which no question may contain."""
-        return frozenset(n for n in (self.gene, self.locus, *self.synonyms) if n)
+        # yeast names a gene's protein by its gene name plus 'p' (SAS3 -> Sas3p)
+        return frozenset(
+            n for n in (self.gene, self.gene and f"{self.gene}p", self.locus, *self.synonyms) if n
+        )
 
     def without_names(self, text: str) -> str:
         """The text with the gene's own names removed (yeast products end with the gene name: 'pyruvate kinase CDC19')."""
         for name in sorted(self.names, key=len, reverse=True):
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "", text)
+            # any case: E. coli products name the protein with a capital ('nucleotide binding protein YajQ', gene yajQ)
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "", text, flags=re.IGNORECASE)
         return re.sub(r"\s+", " ", text).strip(" ,;")
 
     @cached_property
@@ -140,9 +147,12 @@ class GeneRecord:
 
     @cached_property
     def enzyme(self) -> str:
-        """The enzyme name the annotation gives (the product, without the gene's own name)."""
-        name = self.without_names(self.product)
-        return name if name and name.lower() not in UNINFORMATIVE else "an enzyme of unnamed function"
+        """The enzyme name: the product without the gene's own names, else the first clause of the SGD description."""
+        for text in (self.product, self.note.split(";")[0]):
+            name = self.without_names(text)
+            if name and name.lower() not in UNINFORMATIVE:
+                return name
+        return "an enzyme of unnamed function"
 
 
 # ------------------------------------------------------------------------------------------ parsing

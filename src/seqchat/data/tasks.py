@@ -633,9 +633,10 @@ _add(
             "Target: yeast = the SGD description (/note; the product name where there is none), E. coli and "
             "C. trachomatis = the product name (a short noun phrase) without the gene's own name; genes whose only "
             "description is 'hypothetical protein' are left out. Text as curated (no full stop added). The organism is in the "
-            "question (meta 'species'); the gene's names never are."
+            "question (meta 'species'); the gene's names never are. Follow-up questions pair genes of one organism."
         ),
         tag_kind="Description",
+        group_by=("species",),
     )
 )
 _add(

@@ -74,6 +74,7 @@ def register(subparsers: Any) -> None:
     )
     g.add_argument("--device", default="cpu")
     g.add_argument("--no-mmseqs", action="store_true", help="skip the MMseqs2 baseline and split check")
+    g.add_argument("--from-json", help="re-render the page from a JSON written by --json (no recomputation)")
     g.set_defaults(func=cmd_report)
 
 
@@ -212,7 +213,7 @@ def build_report(
     from seqchat.data.paths import data_dir
     from seqchat.evaluation.homology import mmseqs_available, run_transfer
     from seqchat.evaluation.metrics import meteor_uses_synonyms
-    from seqchat.evaluation.retrieval import RETRIEVAL_SETS, run_retrieval
+    from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
 
     say = log or (lambda *_: None)
     t0 = time.time()
@@ -241,8 +242,8 @@ def build_report(
         for label, path in embedders.items():
             try:
                 out["retrieval"].setdefault(set_name, {})[label] = run_retrieval(set_name, path, device)
-            except Exception as e:  # an encoder for the other modality, say: reported, not fatal
-                out["retrieval"].setdefault(set_name, {})[label] = {"error": str(e)}
+            except EncoderModalityError:
+                continue  # each encoder is scored on the sets of its own modality
             say(f"retrieval {set_name} {label} {time.time() - t0:.0f}s")
     out["seconds"] = round(time.time() - t0, 1)
     return out
@@ -367,9 +368,6 @@ def render_report(res: dict[str, Any], command: str) -> str:
     rows = []
     for set_name, by_emb in res["retrieval"].items():
         for label, scores in by_emb.items():
-            if "error" in scores:
-                rows.append([set_name, label, "all", scores["error"][:60], "", "", "", "", ""])
-                continue
             for subset, s in scores.items():
                 rows.append(
                     [set_name, label, subset, s["n_queries"], *(s.get(k, "-") for k in RETRIEVAL_COLUMNS)]
@@ -400,22 +398,27 @@ def render_report(res: dict[str, Any], command: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Compute every number and write the markdown page (and JSON)."""
-    encoders = {}
-    for item in args.encoder:
-        label, _, path = item.partition("=")
-        encoders[label if path else Path(label).name] = path or label
-    res = build_report(
-        encoders, args.device, mmseqs=not args.no_mmseqs, log=lambda m: print(m, file=sys.stderr)
-    )
+    """Compute every number (or read them from --from-json) and write the markdown page (and JSON)."""
     parts = ["seqchat gene-function report", "--out", args.out]
-    parts += [a for item in args.encoder for a in ("--encoder", item)]
-    parts += ["--no-mmseqs"] * args.no_mmseqs + (["--json", args.json] if args.json else [])
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+        parts = res.get("command", parts)
+    else:
+        encoders = {}
+        for item in args.encoder:
+            label, _, path = item.partition("=")
+            encoders[label if path else Path(label).name] = path or label
+        res = build_report(
+            encoders, args.device, mmseqs=not args.no_mmseqs, log=lambda m: print(m, file=sys.stderr)
+        )
+        parts += [a for item in args.encoder for a in ("--encoder", item)]
+        parts += ["--no-mmseqs"] * args.no_mmseqs + (["--json", args.json] if args.json else [])
+        res["command"] = parts
+        if args.json:  # written before rendering, so the numbers survive a rendering problem
+            _dump(res, args.json)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         render_report(res, " ".join(shlex.quote(p) if i else p for i, p in enumerate(parts)))
     )
-    if args.json:
-        _dump(res, args.json)
     print(f"wrote {args.out}")
     return 0

@@ -34,6 +34,10 @@ from seqchat.evaluation.metrics import knn_hierarchical_precision, silhouette_by
 KS: tuple[int, ...] = (1, 3, 5)
 
 
+class EncoderModalityError(SeqChatInputError):
+    """The encoder at a path does not read this modality (a DNA encoder asked to embed proteins, say)."""
+
+
 @dataclass(frozen=True)
 class RetrievalSet:
     """Queries and references with their EC numbers; `groups` names a subset for each query."""
@@ -119,7 +123,7 @@ def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-de
 
     cfg = SeqChatConfig.from_file(folder / "config.json")
     if modality not in cfg.modalities:
-        raise SeqChatInputError(f"'{folder}' has no encoder for {modality}")
+        raise EncoderModalityError(f"'{folder}' has no encoder for {modality}")
     name = cfg.modalities[modality]
     spec = cfg.encoders[name]
     prefix = f"encoders.{name}.model."
@@ -157,7 +161,7 @@ def load_sequence_encoder(path: str, modality: str, **overrides: Any):  # type: 
             f"'{path}' is neither a model folder with config.json nor a built-in encoder name"
         )
     if enc.tokenizer.vocab_size != enc.model.config.vocab_size:
-        raise SeqChatInputError(
+        raise EncoderModalityError(
             f"'{path}': encoder vocabulary {enc.model.config.vocab_size} does not match tokenizer "
             f"({enc.tokenizer.vocab_size}); is it a {modality} encoder?"
         )
