@@ -161,6 +161,8 @@ def confidence(
     task = get_task(task_name)
     if task.task_type != "binary":
         raise SeqChatInputError(f"confidence is defined for binary tasks; '{task_name}' is {task.task_type}")
+    if not sequences:
+        return np.zeros(0)
     scores, positive = candidate_scores(
         model, task_name, sequences, metas=metas, question_index=question_index, batch_size=batch_size,
         system_prompt=system_prompt,
