@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     z = bs.add_parser("zeroshot", help="the chat decoder alone, sequence pasted as text (Biology-Instructions prompt)")
     z.add_argument("--decoder", default="smollm2-135m-instruct")
     z.add_argument("--batch-size", type=int, default=4)
-    z.add_argument("--max-new-tokens", type=int, default=32)
+    z.add_argument("--max-new-tokens", type=int, default=24)
     z.add_argument("--max-residues", type=int, default=1000, help="paste at most this many residues (CPU budget)")
     _common(z, "zeroshot")
     for p in (k, s, z):
