@@ -156,6 +156,10 @@ def test_kmer_baseline_skips_tasks_it_cannot_do(tmp_path):
     assert list(rows) == ["enhancers"] and run["config"]["skipped_tasks"] == ["protein_ec"]
     m = rows["enhancers"]["metrics"]
     assert m["n"] == 30 and m["n_unparsed"] == 0 and m["train_n"] == 300 and -1 <= m["mcc"] <= 1
+    # --resume redoes a task stored with another subsample instead of mixing two
+    assert main(["baseline", "kmer", "--tasks", "enhancers", "--max-per-task", "20", "--max-train", "300",
+                 "--out", str(out), "--no-plots", "--resume"]) == 0  # fmt: skip
+    assert load_run(out)[1]["enhancers"]["metrics"]["n"] == 20
 
 
 def test_specialist_fits_its_training_examples():

@@ -315,9 +315,14 @@ def run_benchmark(
     for name in tasks:
         task = get_task(name)
         done = out / "tasks" / f"{name}.json"
+        sample = {"split": split, "max_per_task": max_per_task, "seed": seed}
         if resume and done.exists():
-            rows.append(json.loads(done.read_text()))
-            continue
+            row = json.loads(done.read_text())
+            # only a task scored on the same examples is kept
+            if row.get("sample") == sample:
+                rows.append(row)
+                continue
+            (log or _print)(f"[{system_name}] {name}: redone (stored run used {row.get('sample')})")
         examples = sample_examples(name, split, max_per_task, seed)
         if not examples:
             raise SeqChatInputError(f"task '{name}' has no {split} examples")
@@ -334,7 +339,8 @@ def run_benchmark(
             from seqchat.evaluation.plots import plot_task
 
             plot_task(out / "plots", task, [e.target for e in examples], preds, title=f"{system_name}: {name}")
-        row = {"task": name, "metrics": metrics, "seconds": seconds, "examples_per_s": len(examples) / max(seconds, 1e-9)}
+        row = {"task": name, "sample": sample, "metrics": metrics, "seconds": seconds,
+               "examples_per_s": len(examples) / max(seconds, 1e-9)}  # fmt: skip
         done.write_text(json.dumps(row, indent=1, default=str))
         rows.append(row)
         main = metrics.get(task.metric, float("nan"))
