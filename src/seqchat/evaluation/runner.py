@@ -63,11 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--protein-encoder", help="HF encoder folder (or built-in name) for proteins")
     s.add_argument("--max-train", type=int, default=2000)
     s.add_argument("--epochs", type=float, default=2.0)
-    s.add_argument("--max-steps", type=int, default=200)
-    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--max-steps", type=int, default=100)
+    s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--lr-encoder", type=float, default=5e-5)
     s.add_argument("--lr-head", type=float, default=1e-3)
     s.add_argument("--max-windows", type=int, default=1, help="encoder windows read per sequence")
+    s.add_argument("--max-residues", type=int, default=512, help="residues read per sequence (CPU budget; 0 = all)")
     _common(s, "specialist")
     z = bs.add_parser("zeroshot", help="the chat decoder alone, sequence pasted as text (Biology-Instructions prompt)")
     z.add_argument("--decoder", default="smollm2-135m-instruct")
@@ -181,6 +182,7 @@ def _specialist_config(args: argparse.Namespace) -> Any:
     return SpecialistConfig(encoders=encoders, modalities=dict(model_cfg.modalities), max_train=args.max_train,
                             epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             lr_encoder=args.lr_encoder, lr_head=args.lr_head, max_windows=args.max_windows,
+                            max_residues=args.max_residues or None,
                             seed=args.seed)  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 This follows the Nucleotide Transformer fine-tuning protocol in its simplest form (all encoder weights
 trained with the head, on a CPU budget): the encoder is the one seqchat reads sequences with (a Hugging
 Face folder, or a built-in config name for tests), the embedding of a sequence is the mean of its
-content-token hidden states over its first `max_windows` encoder windows, and the head is a linear
+content-token hidden states over its first `max_residues` residues (at most `max_windows` encoder
+windows; a CPU budget), and the head is a linear
 layer trained with cross-entropy (classes) or mean squared error on the standardised target (regression).
 """
 
@@ -38,12 +39,13 @@ class SpecialistConfig:
     modalities: dict[str, str] = field(default_factory=lambda: dict(SeqChatConfig().modalities))
     max_train: int | None = 2000
     epochs: float = 2.0
-    max_steps: int = 200
-    batch_size: int = 16
+    max_steps: int = 100
+    batch_size: int = 8
     lr_encoder: float = 5e-5
     lr_head: float = 1e-3
     weight_decay: float = 0.01
     max_windows: int = 1
+    max_residues: int | None = 512
     seed: int = 0
 
     def pretrained(self) -> dict[str, bool]:
@@ -59,18 +61,19 @@ class SpecialistConfig:
 class Specialist(nn.Module):
     """Encoder → mean over content tokens → linear head."""
 
-    def __init__(self, encoder: SequenceEncoder, n_out: int, max_windows: int):
+    def __init__(self, encoder: SequenceEncoder, n_out: int, max_windows: int, max_residues: int | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.hidden_size, n_out)
         self.max_windows = max_windows
+        self.max_residues = max_residues
 
     def embed(self, residues: list[str]) -> torch.Tensor:
         """(batch, hidden) mean-pooled embeddings."""
         tok = self.encoder.tokenizer
         windows, owner = [], []
         for i, r in enumerate(residues):
-            for w in split_windows(r, self.encoder.window, self.encoder.overlap)[: self.max_windows]:
+            for w in split_windows(r[: self.max_residues], self.encoder.window, self.encoder.overlap)[: self.max_windows]:
                 windows.append(tok.encode(w))
                 owner.append(i)
         longest = max(len(w) for w in windows)
@@ -108,7 +111,7 @@ def train_specialist(task_name: str, train: list[Example], cfg: SpecialistConfig
     keys = class_keys(task_name)
     y = np.array([float(e.target) if regression else keys.index(e.target) for e in train])
     mu, sd = (float(y.mean()), float(y.std()) or 1.0) if regression else (0.0, 1.0)
-    model = Specialist(_encoder(cfg, task), 1 if regression else len(keys), cfg.max_windows)
+    model = Specialist(_encoder(cfg, task), 1 if regression else len(keys), cfg.max_windows, cfg.max_residues)
     opt = torch.optim.AdamW(
         [{"params": model.encoder.parameters(), "lr": cfg.lr_encoder}, {"params": model.head.parameters(), "lr": cfg.lr_head}],
         weight_decay=cfg.weight_decay,
