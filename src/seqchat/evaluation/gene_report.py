@@ -81,6 +81,12 @@ def register(subparsers: Any) -> None:
         help="retrieval sets the encoders are scored on (k-mers always run on all; encoders on CPU are slow)",
     )
     g.add_argument("--no-mmseqs", action="store_true", help="skip the MMseqs2 baseline and split check")
+    g.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a sentence printed under the retrieval table (repeatable)",
+    )
     g.add_argument("--from-json", help="re-render the page from a JSON written by --json (no recomputation)")
     g.set_defaults(func=cmd_report)
 
@@ -344,7 +350,9 @@ def render_report(res: dict[str, Any], command: str) -> str:
         f"{w['median']:.0f}, 95th percentile {w['p95']:.0f}, max {w['max']}.",
         "",
     ]
-    rows = [[g, v["n"], v["median"], v["p95"], v["max"]] for g, v in d["by_genome_length"].items()]
+    rows = [
+        [g, v["n"], round(v["median"]), round(v["p95"]), v["max"]] for g, v in d["by_genome_length"].items()
+    ]
     L += _table(["genome", "genes", "median nt", "95th pct nt", "max nt"], rows) + [""]
 
     L += ["## Nearest-neighbour transfer (homology baseline)", "",
@@ -376,6 +384,7 @@ def render_report(res: dict[str, Any], command: str) -> str:
           "shared EC levels. Silhouette (euclidean) over test and training embeddings together, by EC class (first "
           "level) and by full EC number (singletons score 0). k-mer frequencies: DNA 3-5-mers, protein 1-2-mers. "
           "Encoders: mean of the last hidden states over all content tokens of all windows.", ""]  # fmt: skip
+    L += [f"Note: {n}" for n in res.get("notes", [])] + ([""] if res.get("notes") else [])
     rows = []
     for set_name, by_emb in res["retrieval"].items():
         for label, scores in by_emb.items():
@@ -424,6 +433,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         parts += [a for item in args.encoder for a in ("--encoder", item)]
         parts += ["--encoder-sets", *args.encoder_sets] if args.encoder else []
+        parts += [a for note in args.note for a in ("--note", note)]
+        res["notes"] = list(args.note)
         parts += ["--no-mmseqs"] * args.no_mmseqs + (["--json", args.json] if args.json else [])
         res["command"] = parts
         if args.json:  # written before rendering, so the numbers survive a rendering problem

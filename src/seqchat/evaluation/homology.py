@@ -167,33 +167,47 @@ def score(preds: Sequence[Any], truths: Sequence[Any], kind: str) -> dict[str, A
 
 # ---------------------------------------------------------------------------------- the gene tasks
 
-# gene task -> (metric kind, whether neighbours must come from the same genome)
-GENE_TASK_KINDS: dict[str, tuple[str, bool]] = {
-    "gene_description": ("text", True),
-    "gene_ec": ("ec", False),
-    "protein_ec": ("ec", False),
+
+@dataclass(frozen=True)
+class TransferTask:
+    """How a task's examples become `Item`s and how they are scored."""
+
+    kind: str  # metric kind: 'text' or 'ec'
+    same_genome: bool  # neighbours must come from the query's genome
+    genes: bool  # examples are genes (DNA and protein) rather than proteins
+
+
+TRANSFER_TASKS: dict[str, TransferTask] = {
+    "gene_description": TransferTask("text", same_genome=True, genes=True),
+    "gene_ec": TransferTask("ec", same_genome=False, genes=True),
+    "protein_ec": TransferTask("ec", same_genome=False, genes=False),
 }
 
 
 def task_items(task: str, split: str) -> list[Item]:
-    """A task's examples as `Item`s (gene tasks: DNA and protein; protein_ec: protein)."""
+    """A task's examples as `Item`s; subsets: 'seen_ec' / 'novel_ec' for EC tasks, the genome for descriptions."""
     from seqchat.data.build import task_splits
+    from seqchat.data.genes import ec_test_set
 
-    if task not in GENE_TASK_KINDS:
-        raise SeqChatInputError(f"no transfer baseline for '{task}': use one of {', '.join(GENE_TASK_KINDS)}")
+    if task not in TRANSFER_TASKS:
+        raise SeqChatInputError(f"no transfer baseline for '{task}': use one of {', '.join(TRANSFER_TASKS)}")
+    spec = TRANSFER_TASKS[task]
     rows = task_splits(task).get(split)
-    if task == "protein_ec":
-        return [Item({"protein": ex.residues}, list(ex.target), "", "") for ex in rows]
+    if not spec.genes:
+        train_ecs = frozenset(e for ex in task_splits(task).train for e in ex.target)
+        return [
+            Item({"protein": ex.residues}, list(ex.target), "", ec_test_set(ex.target, train_ecs))
+            for ex in rows
+        ]
     from seqchat.data.genes import gene_records
     from seqchat.data.paths import data_dir
 
     protein = {r.uid: r.protein for r in gene_records(str(data_dir()))}
-    same_genome = GENE_TASK_KINDS[task][1]
     return [
         Item(
             {"dna": ex.residues, "protein": protein[ex.source_id]},
             ex.target,
-            ex.meta["genome"] if same_genome else "",
+            ex.meta["genome"] if spec.same_genome else "",
             ex.meta.get("test_set", ex.meta["genome"]),
         )
         for ex in rows
@@ -202,8 +216,8 @@ def task_items(task: str, split: str) -> list[Item]:
 
 def run_transfer(task: str, methods: Sequence[str]) -> dict[str, Any]:
     """Scores of each method (and `majority`) on a task's test split, overall and per subset."""
-    kind = GENE_TASK_KINDS[task][0] if task in GENE_TASK_KINDS else ""
     queries, refs = task_items(task, "test"), task_items(task, "train")
+    kind = TRANSFER_TASKS[task].kind
     truths = [q.target for q in queries]
     preds = {"majority": majority_predictions(queries, refs)}
     for m in methods:
