@@ -161,3 +161,36 @@ def test_pretrain_recipe_saves_an_automodel_folder(tmp_path):
     enc = AutoModel.from_pretrained(tmp_path / "pt" / "final")
     assert enc.config.vocab_size == 4107 and enc.config.position_embedding_type == "rotary"
     assert "valid_masked_acc" in json.loads((tmp_path / "pt" / "valid.jsonl").read_text().splitlines()[-1])
+
+
+def test_multitask_encoder_stage_learns_and_saves_an_automodel_folder(tmp_path):
+    cfg = {
+        "objective": "multitask",
+        "encoder": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 120, "overlap": 10},
+        "tasks": {"names": ["core_promoter_notata", "promoter_strength_leaf"], "max_train": 64, "max_valid": 16,
+                  "max_residues": 120},
+        "train": {"out_dir": str(tmp_path / "mt"), "max_steps": 4, "batch_size": 8, "warmup_steps": 1,
+                  "eval_every": 4, "save_every": 2},
+    }  # fmt: skip
+    recipe = tmp_path / "mt.yaml"
+    recipe.write_text(yaml.safe_dump(cfg))
+    _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
+    summary = _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]
+    assert summary["finished"] and summary["step"] == 4
+    from transformers import AutoModel
+
+    enc = AutoModel.from_pretrained(tmp_path / "mt" / "final")
+    assert enc.config.vocab_size == 4107
+    val = json.loads((tmp_path / "mt" / "valid.jsonl").read_text().splitlines()[-1])
+    assert set(val) == {"step", "valid_acc/core_promoter_notata", "valid_r/promoter_strength_leaf"}
+    assert 0.0 <= val["valid_acc/core_promoter_notata"] <= 1.0
+
+
+def test_multitask_stage_rejects_a_free_text_task(tmp_path):
+    cfg = {"objective": "multitask", "encoder": {"source": "nt-tiny", "tokenizer": "nt_6mer"},
+           "tasks": {"names": ["gene_description"]}, "train": {"out_dir": str(tmp_path / "x"), "max_steps": 1}}  # fmt: skip
+    recipe = tmp_path / "x.yaml"
+    recipe.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "seqchat.cli", "pretrain-encoder", "--config", str(recipe)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and "gene_description" in proc.stderr and "Traceback" not in proc.stderr

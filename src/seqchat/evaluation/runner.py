@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="run a baseline on the same splits: kmer, specialist or zeroshot")
     bs = b.add_subparsers(dest="baseline", required=True)
     k = bs.add_parser("kmer", help="k-mer frequencies + logistic / ridge regression")
-    k.add_argument("--max-train", type=int, default=10000, help="cap on training examples per task (seeded subsample)")
+    k.add_argument("--max-train", type=int, default=2000, help="cap on training examples per task (seeded subsample)")
     _common(k, "kmer")
     s = bs.add_parser("specialist", help="pretrained encoder + mean pooling + linear head, fine-tuned per task")
     s.add_argument("--model-config", default=None,

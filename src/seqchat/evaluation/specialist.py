@@ -58,6 +58,32 @@ class SpecialistConfig:
                 "protocol": "full fine-tuning, mean pooling over content tokens, linear head, AdamW"}  # fmt: skip
 
 
+def mean_pooled(
+    encoder: SequenceEncoder, residues: list[str], max_windows: int, max_residues: int | None, device: torch.device
+) -> torch.Tensor:
+    """(batch, hidden): mean of content-token hidden states over a sequence's first windows."""
+    tok = encoder.tokenizer
+    windows, owner = [], []
+    for i, r in enumerate(residues):
+        for w in split_windows(r[:max_residues], encoder.window, encoder.overlap)[:max_windows]:
+            windows.append(tok.encode(w))
+            owner.append(i)
+    longest = max(len(w) for w in windows)
+    ids = torch.full((len(windows), longest), tok.pad_token_id, dtype=torch.long)
+    for j, w in enumerate(windows):
+        ids[j, : len(w)] = torch.tensor(w)
+    content = torch.ones_like(ids, dtype=torch.bool)
+    for sid in tok.special_ids:
+        content &= ids != sid
+    hidden = encoder(ids.to(device), (ids != tok.pad_token_id).long().to(device))
+    m = content.to(device).unsqueeze(-1).to(hidden.dtype)
+    sums, counts = (hidden * m).sum(1), m.sum(1)
+    own = torch.tensor(owner, device=device)
+    pooled = torch.zeros(len(residues), hidden.shape[-1], device=device, dtype=hidden.dtype).index_add_(0, own, sums)
+    n = torch.zeros(len(residues), 1, device=device, dtype=hidden.dtype).index_add_(0, own, counts)
+    return pooled / n.clamp(min=1)
+
+
 class Specialist(nn.Module):
     """Encoder → mean over content tokens → linear head."""
 
@@ -70,27 +96,7 @@ class Specialist(nn.Module):
 
     def embed(self, residues: list[str]) -> torch.Tensor:
         """(batch, hidden) mean-pooled embeddings."""
-        tok = self.encoder.tokenizer
-        windows, owner = [], []
-        for i, r in enumerate(residues):
-            for w in split_windows(r[: self.max_residues], self.encoder.window, self.encoder.overlap)[: self.max_windows]:
-                windows.append(tok.encode(w))
-                owner.append(i)
-        longest = max(len(w) for w in windows)
-        ids = torch.full((len(windows), longest), tok.pad_token_id, dtype=torch.long)
-        for j, w in enumerate(windows):
-            ids[j, : len(w)] = torch.tensor(w)
-        content = torch.ones_like(ids, dtype=torch.bool)
-        for sid in tok.special_ids:
-            content &= ids != sid
-        dev = self.head.weight.device
-        hidden = self.encoder(ids.to(dev), (ids != tok.pad_token_id).long().to(dev))
-        m = content.to(dev).unsqueeze(-1).to(hidden.dtype)
-        sums, counts = (hidden * m).sum(1), m.sum(1)
-        own = torch.tensor(owner, device=dev)
-        pooled = torch.zeros(len(residues), hidden.shape[-1], device=dev).index_add_(0, own, sums)
-        n = torch.zeros(len(residues), 1, device=dev).index_add_(0, own, counts)
-        return pooled / n.clamp(min=1)
+        return mean_pooled(self.encoder, residues, self.max_windows, self.max_residues, self.head.weight.device)
 
     def forward(self, residues: list[str]) -> torch.Tensor:
         """Head outputs (batch, n_out)."""

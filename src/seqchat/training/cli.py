@@ -52,15 +52,33 @@ def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
     return train, valid
 
 
-def run_pretrain(args: argparse.Namespace) -> int:
-    """Masked-LM pretraining of one encoder."""
-    from seqchat.training.loop import train
+def _mlm_job(raw: dict[str, Any], cfg: Any) -> Any:
     from seqchat.training.pretrain import pretrain_job
 
-    raw = _read_yaml(args.config)
-    cfg = _train_cfg(raw, args)
     train_seqs, valid_seqs = _corpus(raw["corpus"], Path(cfg.out_dir))
-    job = pretrain_job(raw["encoder"], train_seqs, valid_seqs, cfg.batch_size, cfg.seed)
+    return pretrain_job(raw["encoder"], train_seqs, valid_seqs, cfg.batch_size, cfg.seed)
+
+
+def _multitask_job(raw: dict[str, Any], cfg: Any) -> Any:
+    from seqchat.training.supervised import multitask_job
+
+    return multitask_job(raw, cfg.batch_size, cfg.seed)
+
+
+# encoder training objectives, chosen by a config's `objective` key
+OBJECTIVES = {"mlm": _mlm_job, "multitask": _multitask_job}
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Train one encoder: masked LM on a corpus, or the supervised multi-task stage."""
+    from seqchat.training.loop import train
+
+    raw = _read_yaml(args.config)
+    objective = raw.get("objective", "mlm")
+    if objective not in OBJECTIVES:
+        raise SeqChatInputError(f"objective '{objective}' is not one of {sorted(OBJECTIVES)}")
+    cfg = _train_cfg(raw, args)
+    job = OBJECTIVES[objective](raw, cfg)
     print(json.dumps(train(job, cfg, resume=args.resume)))
     return 0
 
@@ -68,8 +86,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def build_model_for_training(model_cfg: dict[str, Any]):
     """The seqchat model of a training config.
 
-    `init_encoders` starts encoders from pretrained folders; `init_from` warm-starts every trainable part
-    from a saved seqchat model (e.g. the shipped one, to continue training in a later session).
+    `init_encoders` starts encoders from pretrained folders; `init_from` warm-starts every other trainable
+    part from a saved seqchat model (e.g. the shipped one, to continue training in a later session).
     """
     from seqchat.config import SeqChatConfig
     from seqchat.model import SeqChatForConditionalGeneration
@@ -87,7 +105,9 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     model = SeqChatForConditionalGeneration(config)
     if warm_start:
         warm = SeqChatForConditionalGeneration.from_pretrained(warm_start, tokenizer=model.processor.tokenizer)
-        missing = model.load_state_dict(warm.trainable_state_dict(), strict=False).unexpected_keys
+        # encoders named in init_encoders come from their folders (a newer encoder stage), not the warm start
+        state = {k: v for k, v in warm.trainable_state_dict().items() if not any(k.startswith(f"encoders.{n}.") for n in init)}
+        missing = model.load_state_dict(state, strict=False).unexpected_keys
         if missing:
             raise SeqChatInputError(f"init_from '{warm_start}' does not match this config: {missing[:3]}")
     return model
