@@ -208,3 +208,16 @@ def test_report_tables_averages_and_ratio(tmp_path):
     assert "| enhancers | 1 / 6 |" not in text and "(1 unparsed)" in text
     assert "`test oracle`" in text
     assert math.isclose(json.loads((tmp_path / "seqchat" / "run.json").read_text())["max_per_task"], 6)
+
+
+def test_report_gene_section_lists_free_text_rows_and_embeds_the_gene_page(tmp_path):
+    from seqchat.evaluation.report import render_report
+
+    run_benchmark("seqchat", _oracle, ["gene_description"], tmp_path / "seqchat", max_per_task=3, plots=False)
+    text = render_report(tmp_path, "BENCH.md", gene_json=tmp_path / "missing.json")
+    assert "## Gene function (GeneChat, BioTalk)" in text
+    # the oracle copies the truth: every BLEU, METEOR and ROUGE-L score is 1 (METEOR's fragment penalty keeps it just under)
+    row = next(line for line in text.splitlines() if line.startswith("| seqchat (multitask) | 3 |"))
+    values = [float(v) for v in row.strip("|").split("|")[2:]]
+    assert values[:4] == [1.0, 1.0, 1.0, 1.0] and values[5] == 1.0 and values[4] > 0.9
+    assert "pass that JSON to `seqchat report --gene-json`" in text

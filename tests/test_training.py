@@ -194,3 +194,27 @@ def test_multitask_stage_rejects_a_free_text_task(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seqchat.cli", "pretrain-encoder", "--config", str(recipe)],
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode != 0 and "gene_description" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_refresh_card_writes_hand_checked_averages(tmp_path):
+    from seqchat.training.export import refresh_card
+
+    ship, ev = tmp_path / "ship", tmp_path / "eval"
+    ship.mkdir()
+    ev.mkdir()
+    src = ROOT / "src" / "seqchat" / "weights" / "seqchat-small"
+    for f in ("training_summary.json", "config.json"):
+        (ship / f).write_text((src / f).read_text())
+    (ev / "metrics.csv").write_text(
+        "system,task,group,task_type,metric,value\n"
+        "seqchat,a,g,binary,mcc,0.5\nseqchat,a,g,binary,f1,0.9\nseqchat,b,g,multiclass,mcc,-0.1\n"
+        "seqchat,c,g,binary,mcc,0.05\nseqchat,r,g,regression,pearson,0.3\nseqchat,r,g,regression,spearman,-0.2\n"
+        "seqchat,s,g,regression,pearson,-0.1\n"
+    )  # fmt: skip
+    (ev / "results.md").write_text("| task |\n")
+    refresh_card(ship, ev)
+    card = (ship / "MODEL_CARD.md").read_text()
+    # MCC mean (0.5 - 0.1 + 0.05) / 3 = 0.15, one task above 0.1; Pearson mean (0.3 - 0.1) / 2 = 0.1, one positive
+    assert "mean MCC 0.150 over 3 tasks, 1 with MCC > 0.1" in card
+    assert "mean Pearson r 0.100 over 2 tasks, 1 positive" in card
+    assert card.rstrip().endswith("| task |")

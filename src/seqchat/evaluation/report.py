@@ -168,7 +168,43 @@ def _configs(runs: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_report(runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.md") -> str:
+GENE_TASK_METRICS = {
+    "gene_description": ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l"),
+    "gene_ec": ("ec_exact_match", "ec_hprecision", "ec_hrecall", "ec_hf1"),
+    "protein_ec": ("fmax", "ec_exact_match", "ec_hf1"),
+}
+
+
+def _gene_section(runs: dict[str, Any], gene_json: str | Path | None) -> list[str]:
+    """Free-text and EC tasks of each system, then the gene-function page (baselines, retrieval, anchors)."""
+    from seqchat.evaluation.gene_report import render_report as render_gene_page
+
+    out = ["## Gene function (GeneChat, BioTalk)", "",
+           "The systems above on the free-text and EC tasks (same test subsample; BLEU is sentence BLEU with NLTK "
+           "smoothing 1, METEOR with WordNet synonyms; EC levels scored hierarchically as in BioTalk).", ""]  # fmt: skip
+    for task, metrics in GENE_TASK_METRICS.items():
+        have = [s for s, (_, rows) in runs.items() if task in rows]
+        if not have:
+            continue
+        out += [f"| {task} | n | {' | '.join(metrics)} |", "|---" * (2 + len(metrics)) + "|"]
+        for s in have:
+            rows = runs[s][1]
+            n = rows[task]["metrics"].get("n", "–")
+            out.append(f"| {SYSTEMS[s]} | {n} | " + " | ".join(_f(_value(rows, task, m)) for m in metrics) + " |")
+        out.append("")
+    path = Path(gene_json) if gene_json else None
+    if path is None or not path.exists():
+        return out + ["The nearest-neighbour, retrieval and anchor tables come from `seqchat gene-function report "
+                      "--json runs/gene_function/report.json`; pass that JSON to `seqchat report --gene-json`.", ""]  # fmt: skip
+    res = json.loads(path.read_text())
+    page = render_gene_page(res, " ".join(res.get("command", ["seqchat gene-function report"])))
+    body = page.splitlines()[1:]  # the page's own title gives way to this section's
+    return out + [("#" + line) if line.startswith("#") else line for line in body] + [""]
+
+
+def render_report(
+    runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.md", gene_json: str | Path | None = None
+) -> str:
     """The markdown text of the report."""
     runs = collect(runs_dir)
     order = {n: i for i, n in enumerate(TASKS)}
@@ -221,7 +257,7 @@ def render_report(runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.
               "(LogisticRegression, C=0.1, lbfgs) is fitted on a class-stratified training-split sample and applied to the "
               "test examples. ECE over 10 equal-width bins.", "",
               *_calibration(runs, tasks), "", "## Parse failures", "", *_parse_failures(runs, tasks), "",
-              "## Configurations", "", *_configs(runs), "## Closing note", "", _closing(runs, avg, rat, command), ""]  # fmt: skip
+              *_gene_section(runs, gene_json), "## Configurations", "", *_configs(runs), "## Closing note", "", _closing(runs, avg, rat, command), ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -238,9 +274,9 @@ def _closing(runs: dict[str, Any], avg: dict[str, Any], rat: dict[str, Any], com
     return text
 
 
-def write_report(runs_dir: str | Path, out_path: str | Path) -> Path:
+def write_report(runs_dir: str | Path, out_path: str | Path, gene_json: str | Path | None = None) -> Path:
     """Write the report and return its path."""
     p = Path(out_path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(runs_dir, out_path), encoding="utf-8")
+    p.write_text(render_report(runs_dir, out_path, gene_json), encoding="utf-8")
     return p

@@ -16,6 +16,7 @@ from typing import Any
 from seqchat.errors import SeqChatInputError
 
 DEFAULT_RUNS = Path("runs/bench")
+GENE_JSON = Path("runs/gene_function/report.json")
 REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
 TRAIN_RECIPE = REPO / "configs" / "train" / "seqchat-small.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--protein-encoder", help="HF encoder folder (or built-in name) for proteins")
     s.add_argument("--max-train", type=int, default=2000)
     s.add_argument("--epochs", type=float, default=2.0)
-    s.add_argument("--max-steps", type=int, default=100)
+    s.add_argument("--max-steps", type=int, default=50, help="optimizer steps per task (CPU budget)")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--lr-encoder", type=float, default=5e-5)
     s.add_argument("--lr-head", type=float, default=1e-3)
@@ -82,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="write docs/BENCHMARKS.md from benchmark run folders")
     r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
     r.add_argument("--out", default="docs/BENCHMARKS.md")
+    r.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
     r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("benchmark", help="run every system on the same subsample, then write docs/BENCHMARKS.md")
@@ -92,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--runs", default=str(DEFAULT_RUNS))
     a.add_argument("--report", default="docs/BENCHMARKS.md")
+    a.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
     a.add_argument("--resume", action="store_true")
     a.add_argument("--threads", type=int, default=None)
     a.set_defaults(func=cmd_benchmark)
@@ -222,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the benchmark report."""
     from seqchat.evaluation.report import write_report
 
-    print("wrote", write_report(args.runs, args.out))
+    print("wrote", write_report(args.runs, args.out, args.gene_json))
     return 0
 
 
@@ -245,4 +248,4 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         sub = build_parser().parse_args(argv)
         sub.argv = argv
         sub.func(sub)
-    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report))
+    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report, gene_json=args.gene_json))

@@ -39,7 +39,7 @@ class SpecialistConfig:
     modalities: dict[str, str] = field(default_factory=lambda: dict(SeqChatConfig().modalities))
     max_train: int | None = 2000
     epochs: float = 2.0
-    max_steps: int = 100
+    max_steps: int = 50
     batch_size: int = 8
     lr_encoder: float = 5e-5
     lr_head: float = 1e-3

@@ -116,6 +116,15 @@ def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_di
     return info
 
 
+def refresh_card(out_dir: Path, eval_dir: Path) -> None:
+    """Rewrite MODEL_CARD.md of an exported model with the test metrics of a newer `seqchat eval` run."""
+    summary, config = out_dir / "training_summary.json", out_dir / "config.json"
+    if not summary.exists() or not config.exists():
+        raise SeqChatInputError(f"'{out_dir}' is not an exported model (no training_summary.json / config.json)")
+    info = json.loads(summary.read_text())
+    (out_dir / "MODEL_CARD.md").write_text(model_card(info, json.loads(config.read_text()), eval_dir))
+
+
 def _eval_table(eval_dir: Path | None) -> str:
     if eval_dir is None:
         return "No evaluation run was given to `seqchat export --eval-dir`.\n"
@@ -124,7 +133,29 @@ def _eval_table(eval_dir: Path | None) -> str:
         raise SeqChatInputError(f"'{eval_dir}' holds no markdown metrics table from `seqchat eval`")
     run = eval_dir / "run.json"
     head = f"From `{json.loads(run.read_text()).get('command', 'seqchat eval')}`.\n\n" if run.exists() else ""
-    return head + md[0].read_text()
+    return head + _eval_summary(eval_dir) + md[0].read_text()
+
+
+def _eval_summary(eval_dir: Path) -> str:
+    """Averages over the eval's metrics.csv: MCC of class tasks, correlation of regression tasks, vs chance."""
+    import csv
+
+    with open(eval_dir / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mcc = [float(r["value"]) for r in rows if r["metric"] == "mcc" and r["task_type"] in ("binary", "multiclass")]
+    corr = {}
+    for r in rows:
+        if r["task_type"] == "regression" and r["metric"] in ("pearson", "spearman"):
+            corr.setdefault(r["task"], {})[r["metric"]] = float(r["value"])
+    parts = []
+    if mcc:
+        parts.append(f"classification: mean MCC {sum(mcc) / len(mcc):.3f} over {len(mcc)} tasks, "
+                     f"{sum(v > 0.1 for v in mcc)} with MCC > 0.1 (chance is 0)")  # fmt: skip
+    if corr:
+        pear = [v.get("pearson", float("nan")) for v in corr.values()]
+        parts.append(f"regression: mean Pearson r {sum(pear) / len(pear):.3f} over {len(pear)} tasks, "
+                     f"{sum(v > 0 for v in pear)} positive")  # fmt: skip
+    return ("Averages: " + "; ".join(parts) + ".\n\n") if parts else ""
 
 
 def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | None) -> str:
@@ -177,7 +208,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `export`."""
     p = sub.add_parser("export", help="write a trained run as a shippable fp16 model folder with a model card")
-    p.add_argument("--run", required=True, help="instruction-tuning run folder (holds final/ and log.jsonl)")
+    p.add_argument("--run", help="instruction-tuning run folder (holds final/ and log.jsonl); without it, only "
+                   "the card's test metrics are rewritten from --eval-dir (training_summary.json of --out is kept)")
     p.add_argument("--out", required=True, help="output folder, e.g. src/seqchat/weights/seqchat-small")
     p.add_argument("--pretrain", action="append", default=[], help="MODALITY=RUN_DIR of encoder pretraining runs")
     p.add_argument("--eval-dir", help="a `seqchat eval` output folder whose table goes into the card")
@@ -189,6 +221,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             if not sep:
                 raise SeqChatInputError(f"--pretrain takes MODALITY=RUN_DIR, got '{item}'")
             pre[m] = Path(d)
+        if args.run is None:
+            if not args.eval_dir:
+                raise SeqChatInputError("give --run (export a training run) or --eval-dir (refresh the card's test metrics)")
+            refresh_card(Path(args.out), Path(args.eval_dir))
+            print(json.dumps({"out": args.out, "card": "test metrics from " + args.eval_dir}))
+            return 0
         info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None)
         print(json.dumps({"out": args.out, "weights_mb": info["weights_mb"]}))
         return 0
