@@ -131,6 +131,8 @@ def test_label_spec_rejects_bad_specs() -> None:
         ("The value is between 0.4 and 0.6", 0.5),
         ("no number here", UNPARSED),
         ("1e999", UNPARSED),
+        ("0.00000000000000002", 2e-17),  # a mantissa whose float repr holds an exponent (crashed the zero-shot run)
+        ("2e-17 x 10^3", 2e-14),
     ],
 )
 def test_single_numbers(answer: str, expected: float | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -275,8 +276,9 @@ def _number_value(m: re.Match[str]) -> float:
             return sign * mant ** int(m["pow"][1:].replace("\u2212", "-"))
         except (OverflowError, ZeroDivisionError):
             return math.inf  # not finite, so the number is dropped
-    # through the decimal string, so "1e999" becomes inf (dropped) instead of raising
-    return float(f"{sign * mant!r}e{exp}")
+    # through Decimal, so "1e999" becomes inf (dropped) instead of raising, and a tiny mantissa whose repr
+    # already holds an exponent ("2e-17") still scales
+    return float(Decimal(repr(sign * mant)).scaleb(exp))
 
 
 def _is_identifier_tail(text: str, end: int) -> bool:
