@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 UNPARSED = None
 
