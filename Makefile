@@ -1,7 +1,21 @@
-.PHONY: install test lint
+.PHONY: install test lint gene-ablation
+SEQCHAT ?= .venv/bin/seqchat
+ARMS ?= perceiver_frozen mlp_pooled_frozen perceiver_lora
+ABLATION_N ?= 40
+
 install:
 	bash scripts/install.sh
 test:
 	.venv/bin/python -m pytest -q
 lint:
 	.venv/bin/ruff check src tests benchmarks
+# issue 7: LoRA vs frozen decoder and window pooling vs all tokens on the gene tasks (configs/train/gene_ablation.yaml);
+# resumable (rerun after an interruption), then the gene-function section of docs/BENCHMARKS.md is re-rendered
+gene-ablation:
+	test -d runs/data_gene || $(SEQCHAT) data build --out runs/data_gene --tasks gene_description gene_ec --max-per-split 3000 --seed 0 --no-multi
+	for arm in $(ARMS); do \
+	  $(SEQCHAT) train --config configs/train/gene_ablation.yaml --arm $$arm --resume && \
+	  $(SEQCHAT) eval --model runs/gene_ablation/$$arm/final --tasks gene_description,gene_ec --max-per-task $(ABLATION_N) \
+	    --seed 0 --max-new-tokens 64 --calibration-train 0 --no-plots --resume --out runs/gene_ablation/$$arm/eval || exit 1; \
+	done
+	$(SEQCHAT) report --runs runs/bench10 --out docs/BENCHMARKS.md --gene-ablation runs/gene_ablation

@@ -221,3 +221,26 @@ def test_report_gene_section_lists_free_text_rows_and_embeds_the_gene_page(tmp_p
     values = [float(v) for v in row.strip("|").split("|")[2:]]
     assert values[:4] == [1.0, 1.0, 1.0, 1.0] and values[5] == 1.0 and values[4] > 0.9
     assert "pass that JSON to `seqchat report --gene-json`" in text
+
+
+def test_ablation_table_counts_trained_parameters_tokens_and_scores(tmp_path, make_model):
+    from seqchat.evaluation.ablation import render_ablation
+
+    arms = {"lora": make_model(lora={"r": 2, "alpha": 4}),
+            "pooled": make_model(projector={"type": "mlp", "pool_windows": True}, freeze_encoders=True)}  # fmt: skip
+    for name, model in arms.items():
+        model.save_pretrained(tmp_path / name / "final")
+        log = [{"step": s, "loss": 2.0 + s, "elapsed_s": 1.5 * s} for s in (1, 2, 3)]
+        (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        run_benchmark("seqchat", _oracle, ["gene_description"], tmp_path / name / "eval", max_per_task=3, plots=False)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in render_ablation(tmp_path) if line.startswith("| lora") or line.startswith("| pooled")}  # fmt: skip
+    for name, model in arms.items():
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert rows[name][3] == f"{trained:,}"  # projector (+ LoRA adapters); frozen encoders and decoder left out
+        assert rows[name][4:6] == ["3", "1.50"] and rows[name][8:12] == ["1.000"] * 4  # steps, s/step, oracle BLEU
+    assert rows["lora"][2].startswith("LoRA r=2") and rows["pooled"][2] == "frozen"
+    assert rows["lora"][6] == "4"  # the perceiver's K queries
+    # one vector per 60-nt window (overlap 6): ceil((n - 6) / 54) windows for an n-nt gene, median of the three
+    genes = [len(e.residues) for e in sample_examples("gene_description", "test", 3, 0)]
+    assert rows["pooled"][6] == str(int(np.median([math.ceil((n - 6) / 54) for n in genes])))

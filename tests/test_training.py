@@ -138,6 +138,32 @@ def test_two_processes_see_different_data_and_end_with_identical_weights(tmp_pat
     assert seen[0] != seen[1]
 
 
+def _stop_then_resume(recipe: Path) -> dict:
+    """Run an encoder recipe to step 2, then resume it from the checkpoint to the end; the final summary."""
+    _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
+    return _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]
+
+
+def test_warm_start_can_leave_the_projector_fresh_for_a_new_projector_type(tmp_path):
+    from seqchat.errors import SeqChatInputError
+    from seqchat.training.cli import build_model_for_training
+
+    torch.manual_seed(0)
+    source = build_model_for_training(TINY_MODEL)
+    source.save_pretrained(tmp_path / "src")
+    mlp = {**TINY_MODEL, "projector": {"type": "mlp", "pool_windows": True}, "init_from": str(tmp_path / "src")}
+    with pytest.raises(SeqChatInputError, match="does not match"):
+        build_model_for_training(mlp)  # the perceiver's weights have no place in an mlp projector
+    torch.manual_seed(1)
+    model = build_model_for_training({**mlp, "init_skip": ["projector"]})
+    theirs, ours = source.state_dict(), model.state_dict()
+    enc = [k for k in ours if k.startswith("encoders.dna.")]
+    assert enc and all(torch.equal(ours[k], theirs[k]) for k in enc)
+    assert model.projector.pool_windows and "projector.net.1.weight" in ours and "projector.net.1.weight" not in theirs
+    with pytest.raises(SeqChatInputError, match="init_from"):
+        build_model_for_training({**TINY_MODEL, "init_skip": ["projector"]})
+
+
 def test_pretrain_recipe_saves_an_automodel_folder(tmp_path):
     from seqchat.data.corpora import dna_windows
 
@@ -153,8 +179,7 @@ def test_pretrain_recipe_saves_an_automodel_folder(tmp_path):
     }  # fmt: skip
     recipe = tmp_path / "pt.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
-    _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
-    summary = _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]  # resumes from a checkpoint
+    summary = _stop_then_resume(recipe)
     assert summary["finished"] and summary["loss"] > 0 and summary["step"] == 3
     from transformers import AutoModel
 
@@ -174,8 +199,7 @@ def test_multitask_encoder_stage_learns_and_saves_an_automodel_folder(tmp_path):
     }  # fmt: skip
     recipe = tmp_path / "mt.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
-    _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
-    summary = _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]
+    summary = _stop_then_resume(recipe)
     assert summary["finished"] and summary["step"] == 4
     from transformers import AutoModel
 

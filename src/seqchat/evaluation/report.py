@@ -175,8 +175,9 @@ GENE_TASK_METRICS = {
 }
 
 
-def _gene_section(runs: dict[str, Any], gene_json: str | Path | None) -> list[str]:
-    """Free-text and EC tasks of each system, then the gene-function page (baselines, retrieval, anchors)."""
+def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: str | Path | None = None) -> list[str]:
+    """Free-text and EC tasks of each system, the LoRA / pooling ablation, then the gene-function page."""
+    from seqchat.evaluation.ablation import render_ablation
     from seqchat.evaluation.gene_report import render_report as render_gene_page
 
     out = ["## Gene function (GeneChat, BioTalk)", "",
@@ -192,6 +193,10 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None) -> list[st
             n = rows[task]["metrics"].get("n", "–")
             out.append(f"| {SYSTEMS[s]} | {n} | " + " | ".join(_f(_value(rows, task, m)) for m in metrics) + " |")
         out.append("")
+    if ablation:
+        out += ["### Ablation: LoRA vs frozen decoder, window pooling vs all tokens", "",
+                "Arms of `configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
+                "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():
         return out + ["The nearest-neighbour, retrieval and anchor tables come from `seqchat gene-function report "
@@ -203,7 +208,8 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None) -> list[st
 
 
 def render_report(
-    runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.md", gene_json: str | Path | None = None
+    runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.md", gene_json: str | Path | None = None,
+    gene_ablation: str | Path | None = None,
 ) -> str:
     """The markdown text of the report."""
     runs = collect(runs_dir)
@@ -257,7 +263,7 @@ def render_report(
               "(LogisticRegression, C=0.1, lbfgs) is fitted on a class-stratified training-split sample and applied to the "
               "test examples. ECE over 10 equal-width bins.", "",
               *_calibration(runs, tasks), "", "## Parse failures", "", *_parse_failures(runs, tasks), "",
-              *_gene_section(runs, gene_json), "## Configurations", "", *_configs(runs), "## Closing note", "", _closing(runs, avg, rat, command), ""]  # fmt: skip
+              *_gene_section(runs, gene_json, gene_ablation), "## Configurations", "", *_configs(runs), "## Closing note", "", _closing(runs, avg, rat, command), ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -274,9 +280,10 @@ def _closing(runs: dict[str, Any], avg: dict[str, Any], rat: dict[str, Any], com
     return text
 
 
-def write_report(runs_dir: str | Path, out_path: str | Path, gene_json: str | Path | None = None) -> Path:
+def write_report(runs_dir: str | Path, out_path: str | Path, gene_json: str | Path | None = None,
+                 gene_ablation: str | Path | None = None) -> Path:
     """Write the report and return its path."""
     p = Path(out_path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(runs_dir, out_path, gene_json), encoding="utf-8")
+    p.write_text(render_report(runs_dir, out_path, gene_json, gene_ablation), encoding="utf-8")
     return p

@@ -17,6 +17,7 @@ from seqchat.errors import SeqChatInputError
 
 DEFAULT_RUNS = Path("runs/bench")
 GENE_JSON = Path("runs/gene_function/report.json")
+GENE_ABLATION = Path("runs/gene_ablation")
 REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
 TRAIN_RECIPE = REPO / "configs" / "train" / "seqchat-small.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
@@ -84,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
     r.add_argument("--out", default="docs/BENCHMARKS.md")
     r.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
+    r.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of configs/train/gene_ablation.yaml to include")
     r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("benchmark", help="run every system on the same subsample, then write docs/BENCHMARKS.md")
@@ -95,6 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--runs", default=str(DEFAULT_RUNS))
     a.add_argument("--report", default="docs/BENCHMARKS.md")
     a.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
+    a.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of configs/train/gene_ablation.yaml to include")
     a.add_argument("--resume", action="store_true")
     a.add_argument("--threads", type=int, default=None)
     a.set_defaults(func=cmd_benchmark)
@@ -225,7 +228,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the benchmark report."""
     from seqchat.evaluation.report import write_report
 
-    print("wrote", write_report(args.runs, args.out, args.gene_json))
+    print("wrote", write_report(args.runs, args.out, args.gene_json, args.gene_ablation))
     return 0
 
 
@@ -248,4 +251,4 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         sub = build_parser().parse_args(argv)
         sub.argv = argv
         sub.func(sub)
-    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report, gene_json=args.gene_json))
+    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report, gene_json=args.gene_json, gene_ablation=args.gene_ablation))

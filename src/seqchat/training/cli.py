@@ -20,6 +20,29 @@ def _read_yaml(path: str) -> dict[str, Any]:
     return yaml.safe_load(p.read_text()) or {}
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over` merged in, nested mappings key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
+    """One variant of a recipe with `arms:` (an ablation): its overrides merged in, out_dir/<arm> as out_dir."""
+    arms = raw.get("arms") or {}
+    base = {k: v for k, v in raw.items() if k != "arms"}
+    if arm is None:
+        if arms:
+            raise SeqChatInputError(f"this recipe is an ablation: pass --arm, one of {sorted(arms)}")
+        return base
+    if arm not in arms:
+        raise SeqChatInputError(f"arm '{arm}' is not in this recipe; choose from {sorted(arms)}")
+    out = _merge(base, arms[arm] or {})
+    out.setdefault("train", {})["out_dir"] = str(Path(out["train"].get("out_dir", "runs/train")) / arm)
+    return out
+
+
 def _train_cfg(raw: dict[str, Any], args: argparse.Namespace):
     from seqchat.training.loop import TrainConfig
 
@@ -87,7 +110,8 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     """The seqchat model of a training config.
 
     `init_encoders` starts encoders from pretrained folders; `init_from` warm-starts every other trainable
-    part from a saved seqchat model (e.g. the shipped one, to continue training in a later session).
+    part from a saved seqchat model (e.g. the shipped one, to continue training in a later session);
+    `init_skip` lists top-level parts (e.g. `projector`) that start fresh instead (a changed projector type).
     """
     from seqchat.config import SeqChatConfig
     from seqchat.model import SeqChatForConditionalGeneration
@@ -95,6 +119,9 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     model_cfg = dict(model_cfg)
     init = model_cfg.pop("init_encoders", {}) or {}
     warm_start = model_cfg.pop("init_from", None)
+    skip = tuple(f"{part}." for part in model_cfg.pop("init_skip", []) or [])
+    if skip and not warm_start:
+        raise SeqChatInputError("init_skip only applies with init_from: name the model to warm-start from")
     config = SeqChatConfig.from_dict(model_cfg)
     for name, path in init.items():
         if name not in config.encoders:
@@ -106,7 +133,8 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     if warm_start:
         warm = SeqChatForConditionalGeneration.from_pretrained(warm_start, tokenizer=model.processor.tokenizer)
         # encoders named in init_encoders come from their folders (a newer encoder stage), not the warm start
-        state = {k: v for k, v in warm.trainable_state_dict().items() if not any(k.startswith(f"encoders.{n}.") for n in init)}
+        skip += tuple(f"encoders.{n}." for n in init)
+        state = {k: v for k, v in warm.trainable_state_dict().items() if not k.startswith(skip)}
         missing = model.load_state_dict(state, strict=False).unexpected_keys
         if missing:
             raise SeqChatInputError(f"init_from '{warm_start}' does not match this config: {missing[:3]}")
@@ -120,7 +148,7 @@ def run_train(args: argparse.Namespace) -> int:
     from seqchat.training.instruct import InstructJob, load_records
     from seqchat.training.loop import train
 
-    raw = _read_yaml(args.config)
+    raw = recipe_arm(_read_yaml(args.config), args.arm)
     cfg = _train_cfg(raw, args)
     data = raw.get("data", {})
     torch.manual_seed(cfg.seed)
@@ -155,4 +183,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_pretrain)
     p = sub.add_parser("train", help="multi-task instruction tuning (decoder frozen)")
     _common(p)
+    p.add_argument("--arm", help="the variant to train, for a recipe with `arms:` (an ablation)")
     p.set_defaults(func=run_train)

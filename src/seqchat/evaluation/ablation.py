@@ -1,0 +1,96 @@
+"""The gene-function ablation table: arms of one training recipe (`arms:`), each trained and evaluated.
+
+An arm folder (`seqchat train --config configs/train/gene_ablation.yaml --arm A` writes `runs/gene_ablation/A`)
+holds log.jsonl, valid.jsonl and final/ from training and eval/ from `seqchat eval --model A/final --out A/eval`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.projectors import projector_class
+from seqchat.tokenization import window_starts
+
+TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l")
+EC_METRICS = ("ec_exact_match", "ec_hf1")
+
+
+def trainable_parameters(final: Path) -> int:
+    """Parameters the arm trained (projector, LoRA adapters, unfrozen encoders), from its rebuilt model."""
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    model = SeqChatForConditionalGeneration.from_pretrained(final)
+    return sum(p.numel() for p in model.trainable_parameters())
+
+
+def sequence_tokens(cfg: dict[str, Any], run: dict[str, Any], task: str) -> float:
+    """Median prompt tokens one evaluated gene occupies under the arm's projector (K, or one per window)."""
+    spec = cfg["projector"]
+    enc = cfg["encoders"][cfg["modalities"]["dna"]]
+    examples = sample_examples(task, run.get("split", "test"), run.get("max_per_task"), run.get("seed", 0))
+    counts = [projector_class(spec).num_tokens_for(spec, len(window_starts(len(e.residues), enc["window"], enc["overlap"])))
+              for e in examples]  # fmt: skip
+    return float(statistics.median(counts))
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Per finished, evaluated arm: its set-up, training figures and test metrics."""
+    out: dict[str, dict[str, Any]] = {}
+    for arm in sorted(p for p in Path(ablation_dir).iterdir() if p.is_dir()) if Path(ablation_dir).is_dir() else []:
+        if not (arm / "final" / "config.json").exists() or not (arm / "eval" / "run.json").exists():
+            continue
+        cfg = json.loads((arm / "final" / "config.json").read_text())
+        run, rows = load_run(arm / "eval")
+        log = _jsonl(arm / "log.jsonl")
+        valid = _jsonl(arm / "valid.jsonl")
+        step_s = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1]
+        lora = cfg.get("lora")
+        out[arm.name] = {
+            "projector": cfg["projector"]["type"] + (" (pooled per window)" if cfg["projector"].get("pool_windows") else ""),
+            "decoder": f"LoRA r={lora.get('r', 8)}, α={lora.get('alpha', 16)} ({'/'.join(lora.get('target_modules', ['q_proj', 'v_proj']))})"
+            if lora else "frozen",
+            "trainable_params": trainable_parameters(arm / "final"),
+            "steps": log[-1]["step"] if log else 0,
+            "median_step_s": statistics.median(step_s) if step_s else float("nan"),
+            "train_loss_last50": statistics.mean(r["loss"] for r in log[-50:]) if log else float("nan"),
+            "valid_loss": valid[-1].get("valid_loss/gene_description", float("nan")) if valid else float("nan"),
+            "gene_tokens": sequence_tokens(cfg, run, "gene_description") if "gene_description" in rows else float("nan"),
+            "examples_per_s": run.get("examples_per_s", float("nan")),
+            "command": run.get("command", ""),
+            "metrics": {t: rows[t]["metrics"] for t in rows},
+        }  # fmt: skip
+    return out
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and v != v) else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+
+
+def render_ablation(ablation_dir: str | Path) -> list[str]:
+    """Markdown lines: one row per arm (set-up, cost, free-text and EC metrics)."""
+    arms = collect_arms(ablation_dir)
+    if not arms:
+        return [f"No finished ablation arm in `{ablation_dir}` yet: run `make gene-ablation`.", ""]
+    head = ("| arm | projector | decoder | trainable params | steps | s/step (median) | gene tokens in prompt (median) "
+            "| valid loss (gene_description) | " + " | ".join(TEXT_METRICS) + " | " + " | ".join(f"gene_ec {m}" for m in EC_METRICS)
+            + " | eval ex/s |")  # fmt: skip
+    out = [head, "|---" * (10 + len(TEXT_METRICS) + len(EC_METRICS)) + "|"]
+    for name, a in arms.items():
+        text = a["metrics"].get("gene_description", {})
+        ec = a["metrics"].get("gene_ec", {})
+        out.append(f"| {name} | {a['projector']} | {a['decoder']} | {a['trainable_params']:,} | {a['steps']} | "
+                   f"{_f(a['median_step_s'], 2)} | {_f(a['gene_tokens'], 0)} | {_f(a['valid_loss'])} | "
+                   + " | ".join(_f(text.get(m)) for m in TEXT_METRICS) + " | "
+                   + " | ".join(_f(ec.get(m)) for m in EC_METRICS) + f" | {_f(a['examples_per_s'], 2)} |")  # fmt: skip
+    n = {a["metrics"].get("gene_description", {}).get("n") for a in arms.values()}
+    out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))}. Evaluation commands: "
+            + "; ".join(f"`{a['command']}`" for a in arms.values()) + ".", ""]  # fmt: skip
+    return out
