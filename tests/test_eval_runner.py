@@ -223,24 +223,36 @@ def test_report_gene_section_lists_free_text_rows_and_embeds_the_gene_page(tmp_p
     assert "pass that JSON to `seqchat report --gene-json`" in text
 
 
-def test_ablation_table_counts_trained_parameters_tokens_and_scores(tmp_path, make_model):
-    from seqchat.evaluation.ablation import render_ablation
+def _silent(task, examples):
+    return TaskOutput([TaskPrediction("", "") for _ in examples])
 
-    arms = {"lora": make_model(lora={"r": 2, "alpha": 4}),
-            "pooled": make_model(projector={"type": "mlp", "pool_windows": True}, freeze_encoders=True)}  # fmt: skip
-    for name, model in arms.items():
+
+def test_ablation_table_counts_trained_parameters_tokens_scores_and_paired_differences(tmp_path, make_model):
+    from seqchat.evaluation.ablation import paired_difference, render_ablation
+
+    arms = {"perceiver_lora": (make_model(lora={"r": 2, "alpha": 4}), _oracle),
+            "mlp_pooled_frozen": (make_model(projector={"type": "mlp", "pool_windows": True}, freeze_encoders=True), _oracle),
+            "perceiver_frozen": (make_model(), _silent)}  # fmt: skip
+    for name, (model, answers) in arms.items():
         model.save_pretrained(tmp_path / name / "final")
         log = [{"step": s, "loss": 2.0 + s, "elapsed_s": 1.5 * s} for s in (1, 2, 3)]
         (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-        run_benchmark("seqchat", _oracle, ["gene_description"], tmp_path / name / "eval", max_per_task=3, plots=False)
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
-            for line in render_ablation(tmp_path) if line.startswith("| lora") or line.startswith("| pooled")}  # fmt: skip
-    for name, model in arms.items():
+        run_benchmark("seqchat", answers, ["gene_description"], tmp_path / name / "eval", max_per_task=3, plots=False)
+    lines = render_ablation(tmp_path)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")}
+    for name, (model, answers) in arms.items():
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert rows[name][3] == f"{trained:,}"  # projector (+ LoRA adapters); frozen encoders and decoder left out
-        assert rows[name][4:6] == ["3", "1.50"] and rows[name][8:12] == ["1.000"] * 4  # steps, s/step, oracle BLEU
-    assert rows["lora"][2].startswith("LoRA r=2") and rows["pooled"][2] == "frozen"
-    assert rows["lora"][6] == "4"  # the perceiver's K queries
+        assert rows[name][3] == f"{trained:,}"  # projector (+ LoRA adapters, + unfrozen encoders); frozen decoder left out
+        assert rows[name][4:6] == ["3", "1.50"]  # steps, median s/step
+        assert rows[name][8:12] == (["1.000"] * 4 if answers is _oracle else ["0.000"] * 4)  # BLEU-1..4
+    assert rows["perceiver_lora"][2].startswith("LoRA r=2") and rows["mlp_pooled_frozen"][2] == "frozen"
+    assert rows["perceiver_lora"][6] == "4"  # the perceiver's K queries
     # one vector per 60-nt window (overlap 6): ceil((n - 6) / 54) windows for an n-nt gene, median of the three
     genes = [len(e.residues) for e in sample_examples("gene_description", "test", 3, 0)]
-    assert rows["pooled"][6] == str(int(np.median([math.ceil((n - 6) / 54) for n in genes])))
+    assert rows["mlp_pooled_frozen"][6] == str(int(np.median([math.ceil((n - 6) / 54) for n in genes])))
+    # the oracle against silence: every paired difference is exactly +1 for BLEU-1, BLEU-4 and ROUGE-L
+    lora = rows["LoRA − frozen decoder"]
+    assert lora[1] == "3" and lora[2] == lora[3] == lora[5] == "+1.000 [+1.000, +1.000]"
+    assert paired_difference([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])[0] == 2.0
+    lo, hi = paired_difference([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])[1:]
+    assert 1.0 <= lo < 2.0 < hi <= 3.0

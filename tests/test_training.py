@@ -242,3 +242,21 @@ def test_refresh_card_writes_hand_checked_averages(tmp_path):
     assert "mean MCC 0.150 over 3 tasks, 1 with MCC > 0.1" in card
     assert "mean Pearson r 0.100 over 2 tasks, 1 positive" in card
     assert card.rstrip().endswith("| task |")
+
+
+def test_recipe_arms_merge_overrides_and_get_their_own_out_dir():
+    from seqchat.errors import SeqChatInputError
+    from seqchat.training.cli import recipe_arm
+
+    raw = yaml.safe_load((ROOT / "configs" / "train" / "gene_ablation.yaml").read_text())
+    lora = recipe_arm(raw, "perceiver_lora")
+    assert lora["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
+    assert lora["model"]["projector"]["type"] == "english_perceiver" and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"
+    pooled = recipe_arm(raw, "mlp_pooled_frozen")
+    assert pooled["model"]["projector"]["type"] == "mlp" and pooled["model"]["projector"]["pool_windows"]
+    assert pooled["model"]["lora"] is None
+    assert "arms" not in pooled and raw["train"]["out_dir"] == "runs/gene_ablation"  # the recipe itself is untouched
+    with pytest.raises(SeqChatInputError, match="pass --arm"):
+        recipe_arm(raw, None)
+    with pytest.raises(SeqChatInputError, match="perceiver_frozen"):
+        recipe_arm(raw, "nope")

@@ -39,7 +39,8 @@ def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
     if arm not in arms:
         raise SeqChatInputError(f"arm '{arm}' is not in this recipe; choose from {sorted(arms)}")
     out = _merge(base, arms[arm] or {})
-    out.setdefault("train", {})["out_dir"] = str(Path(out["train"].get("out_dir", "runs/train")) / arm)
+    train = dict(out.get("train") or {})  # a copy: the recipe's own mapping stays as read
+    out["train"] = {**train, "out_dir": str(Path(train.get("out_dir", "runs/train")) / arm)}
     return out
 
 
