@@ -1,7 +1,7 @@
 .PHONY: install test lint gene-ablation
 SEQCHAT ?= .venv/bin/seqchat
-ARMS ?= perceiver_frozen mlp_pooled_frozen perceiver_lora
-ABLATION_N ?= 40
+ARMS ?= perceiver_frozen mlp_pooled_frozen perceiver_lora mlp_tokens_frozen
+ABLATION_N ?= 100
 
 install:
 	bash scripts/install.sh

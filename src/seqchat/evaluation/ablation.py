@@ -22,7 +22,8 @@ TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l")
 EC_METRICS = ("ec_exact_match", "ec_hf1")
 # the two questions of the recipe: (arm, reference arm) pairs compared example by example
 CONTRASTS = {"LoRA − frozen decoder": ("perceiver_lora", "perceiver_frozen"),
-             "mlp pooled per window − perceiver over all tokens": ("mlp_pooled_frozen", "perceiver_frozen")}  # fmt: skip
+             "mlp pooled per window − perceiver over all tokens": ("mlp_pooled_frozen", "perceiver_frozen"),
+             "mlp pooled per window − mlp over all tokens (K segments)": ("mlp_pooled_frozen", "mlp_tokens_frozen")}  # fmt: skip
 PAIRED_METRICS = ("bleu1", "bleu4", "meteor", "rouge_l")
 
 
@@ -110,7 +111,6 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
             "trainable_params": trainable_parameters(arm / "final"),
             "steps": log[-1]["step"] if log else 0,
             "median_step_s": statistics.median(step_s) if step_s else float("nan"),
-            "train_loss_last50": statistics.mean(r["loss"] for r in log[-50:]) if log else float("nan"),
             "valid_loss": valid[-1].get("valid_loss/gene_description", float("nan")) if valid else float("nan"),
             "gene_tokens": sequence_tokens(cfg, run, "gene_description") if "gene_description" in rows else float("nan"),
             "examples_per_s": run.get("examples_per_s", float("nan")),
@@ -120,19 +120,16 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _f(v: Any, digits: int = 3) -> str:
-    return "–" if v is None or (isinstance(v, float) and v != v) else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
-
-
 def render_ablation(ablation_dir: str | Path) -> list[str]:
-    """Markdown lines: one row per arm (set-up, cost, free-text and EC metrics)."""
+    """Markdown lines: one row per arm (set-up, cost, free-text and EC metrics), then the paired contrasts."""
+    from seqchat.evaluation.report import _f
     arms = collect_arms(ablation_dir)
     if not arms:
         return [f"No finished ablation arm in `{ablation_dir}` yet: run `make gene-ablation`.", ""]
     head = ("| arm | projector | decoder | trainable params | steps | s/step (median) | gene tokens in prompt (median) "
             "| valid loss (gene_description) | " + " | ".join(TEXT_METRICS) + " | " + " | ".join(f"gene_ec {m}" for m in EC_METRICS)
             + " | eval ex/s |")  # fmt: skip
-    out = [head, "|---" * (10 + len(TEXT_METRICS) + len(EC_METRICS)) + "|"]
+    out = [head, "|---" * (9 + len(TEXT_METRICS) + len(EC_METRICS)) + "|"]
     for name, a in arms.items():
         text = a["metrics"].get("gene_description", {})
         ec = a["metrics"].get("gene_ec", {})
