@@ -114,6 +114,7 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
             "valid_loss": valid[-1].get("valid_loss/gene_description", float("nan")) if valid else float("nan"),
             "gene_tokens": sequence_tokens(cfg, run, "gene_description") if "gene_description" in rows else float("nan"),
             "examples_per_s": run.get("examples_per_s", float("nan")),
+            "data_version": str(run.get("data_version", "?")),
             "command": run.get("command", ""),
             "metrics": {t: rows[t]["metrics"] for t in rows},
         }  # fmt: skip
@@ -138,6 +139,9 @@ def render_ablation(ablation_dir: str | Path) -> list[str]:
                    + " | ".join(_f(text.get(m)) for m in TEXT_METRICS) + " | "
                    + " | ".join(_f(ec.get(m)) for m in EC_METRICS) + f" | {_f(a['examples_per_s'], 2)} |")  # fmt: skip
     n = {a["metrics"].get("gene_description", {}).get("n") for a in arms.values()}
-    out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))}. Evaluation commands: "
+    data = {a["data_version"] for a in arms.values()}
+    out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))} (seeded subsample, seed 0); "
+            f"data version {', '.join(sorted(data))}. Validation loss: the last validation of training (4 records). "
+            "s/step: median over the run; eval ex/s also depends on how long the answers are. Evaluation commands: "
             + "; ".join(f"`{a['command']}`" for a in arms.values()) + ".", ""]  # fmt: skip
     return out + render_contrasts(ablation_dir)
