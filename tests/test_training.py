@@ -138,10 +138,14 @@ def test_two_processes_see_different_data_and_end_with_identical_weights(tmp_pat
     assert seen[0] != seen[1]
 
 
-def _stop_then_resume(recipe: Path) -> dict:
-    """Run an encoder recipe to step 2, then resume it from the checkpoint to the end; the final summary."""
+def _stop_then_resume(cfg: dict, recipe: Path):
+    """Write an encoder recipe, run it to step 2, resume it to the end; its summary and the saved encoder."""
+    from transformers import AutoModel
+
+    recipe.write_text(yaml.safe_dump(cfg))
     _run(["pretrain-encoder", "--config", str(recipe), "--stop-after-step", "2"])
-    return _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]
+    summary = _run(["pretrain-encoder", "--config", str(recipe), "--resume"])[0]
+    return summary, AutoModel.from_pretrained(Path(cfg["train"]["out_dir"]) / "final")
 
 
 def test_warm_start_can_leave_the_projector_fresh_for_a_new_projector_type(tmp_path):
@@ -177,13 +181,8 @@ def test_pretrain_recipe_saves_an_automodel_folder(tmp_path):
         "train": {"out_dir": str(tmp_path / "pt"), "max_steps": 3, "batch_size": 4, "warmup_steps": 1,
                   "eval_every": 3, "save_every": 1},
     }  # fmt: skip
-    recipe = tmp_path / "pt.yaml"
-    recipe.write_text(yaml.safe_dump(cfg))
-    summary = _stop_then_resume(recipe)
+    summary, enc = _stop_then_resume(cfg, tmp_path / "pt.yaml")
     assert summary["finished"] and summary["loss"] > 0 and summary["step"] == 3
-    from transformers import AutoModel
-
-    enc = AutoModel.from_pretrained(tmp_path / "pt" / "final")
     assert enc.config.vocab_size == 4107 and enc.config.position_embedding_type == "rotary"
     assert "valid_masked_acc" in json.loads((tmp_path / "pt" / "valid.jsonl").read_text().splitlines()[-1])
 
@@ -197,13 +196,8 @@ def test_multitask_encoder_stage_learns_and_saves_an_automodel_folder(tmp_path):
         "train": {"out_dir": str(tmp_path / "mt"), "max_steps": 4, "batch_size": 8, "warmup_steps": 1,
                   "eval_every": 4, "save_every": 2},
     }  # fmt: skip
-    recipe = tmp_path / "mt.yaml"
-    recipe.write_text(yaml.safe_dump(cfg))
-    summary = _stop_then_resume(recipe)
+    summary, enc = _stop_then_resume(cfg, tmp_path / "mt.yaml")
     assert summary["finished"] and summary["step"] == 4
-    from transformers import AutoModel
-
-    enc = AutoModel.from_pretrained(tmp_path / "mt" / "final")
     assert enc.config.vocab_size == 4107
     val = json.loads((tmp_path / "mt" / "valid.jsonl").read_text().splitlines()[-1])
     assert set(val) == {"step", "valid_acc/core_promoter_notata", "valid_r/promoter_strength_leaf"}

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.evaluation.report import GENE_TASK_METRICS, _f
 from seqchat.projectors import projector_class
 from seqchat.tokenization import window_starts
 
-TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l")
+TEXT_METRICS = GENE_TASK_METRICS["gene_description"]
 EC_METRICS = ("ec_exact_match", "ec_hf1")
 # the two questions of the recipe: (arm, reference arm) pairs compared example by example
 CONTRASTS = {"LoRA − frozen decoder": ("perceiver_lora", "perceiver_frozen"),
@@ -95,19 +96,18 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Per finished, evaluated arm: its set-up, training figures and test metrics."""
     out: dict[str, dict[str, Any]] = {}
-    for arm in sorted(p for p in Path(ablation_dir).iterdir() if p.is_dir()) if Path(ablation_dir).is_dir() else []:
-        if not (arm / "final" / "config.json").exists() or not (arm / "eval" / "run.json").exists():
-            continue
+    done = [p.parent for p in Path(ablation_dir).glob("*/eval/run.json") if (p.parent.parent / "final" / "config.json").exists()]
+    for arm in sorted(d.parent for d in done):
         cfg = json.loads((arm / "final" / "config.json").read_text())
         run, rows = load_run(arm / "eval")
         log = _jsonl(arm / "log.jsonl")
         valid = _jsonl(arm / "valid.jsonl")
         step_s = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1]
         lora = cfg.get("lora")
+        targets = "/".join(lora.get("target_modules", ["q_proj", "v_proj"])) if lora else ""
         out[arm.name] = {
             "projector": cfg["projector"]["type"] + (" (pooled per window)" if cfg["projector"].get("pool_windows") else ""),
-            "decoder": f"LoRA r={lora.get('r', 8)}, α={lora.get('alpha', 16)} ({'/'.join(lora.get('target_modules', ['q_proj', 'v_proj']))})"
-            if lora else "frozen",
+            "decoder": f"LoRA r={lora.get('r', 8)}, α={lora.get('alpha', 16)} ({targets})" if lora else "frozen",
             "trainable_params": trainable_parameters(arm / "final"),
             "steps": log[-1]["step"] if log else 0,
             "median_step_s": statistics.median(step_s) if step_s else float("nan"),
@@ -123,7 +123,6 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
 
 def render_ablation(ablation_dir: str | Path) -> list[str]:
     """Markdown lines: one row per arm (set-up, cost, free-text and EC metrics), then the paired contrasts."""
-    from seqchat.evaluation.report import _f
     arms = collect_arms(ablation_dir)
     if not arms:
         return [f"No finished ablation arm in `{ablation_dir}` yet: run `make gene-ablation`.", ""]
