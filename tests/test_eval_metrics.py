@@ -144,15 +144,29 @@ def test_rouge_l_by_hand() -> None:
     assert M.rouge_l([[REF, HYP]], [HYP]) == pytest.approx(1.0)
 
 
-def test_evaluate_binary_counts_unparsed_as_wrong() -> None:
+def test_evaluate_binary_unparsed_becomes_the_fill_class() -> None:
     labels = ["promoter", "no promoter"]
     truth = ["promoter", "promoter", "no promoter", "no promoter"]
     out = evaluate_predictions(["promoter", None, "no promoter", "promoter"], truth, "binary", labels=labels)
-    # the unparsed answer becomes "no promoter": TP1 FN1 TN1 FP1
+    # the unparsed answer becomes the default fill, the negative "no promoter": TP1 FN1 TN1 FP1
     assert out["accuracy"] == pytest.approx(0.5)
     assert out["mcc"] == pytest.approx(0.0)
     assert out["f1"] == pytest.approx(0.5)
     assert (out["n"], out["n_unparsed"], out["positive_label"]) == (4, 1, "promoter")
+    assert out["fill_label"] == "no promoter"
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_unparsed_answers_never_look_at_the_truth(kind: str) -> None:
+    labels = ["yes", "no"] if kind == "binary" else ["a", "b", "c"]
+    fill = labels[0]
+    # all answers unparsed: they all become the fill class whatever the truth, so accuracy is the
+    # fill class's share of the truth (the old rule made every unparsed answer the opposite: accuracy 0)
+    for truth in (labels[:1] * 4, labels[1:2] * 4, [labels[0], labels[1]] * 2):
+        out = evaluate_predictions([None] * 4, truth, kind, labels=labels, fill_label=fill)
+        assert out["accuracy"] == pytest.approx(sum(t == fill for t in truth) / 4)
+    sometimes = evaluate_predictions([None] * 4, ["yes", "no", "yes", "no"], "binary", labels=["yes", "no"])
+    assert sometimes["fill_label"] == "no" and sometimes["accuracy"] == pytest.approx(0.5)
 
 
 def test_evaluate_multiclass_and_multilabel() -> None:
@@ -166,8 +180,8 @@ def test_evaluate_multiclass_and_multilabel() -> None:
     ml = evaluate_predictions(
         [frozenset({"a"}), None], [{"a", "b"}, {"c"}], "multilabel", labels=["a", "b", "c"]
     )
-    # the unparsed row becomes the complement {a, b}; protein 1: P=1 R=1/2, protein 2: P=0 R=0 -> F = 1/3
-    assert ml["fmax"] == pytest.approx(1 / 3)
+    # the unparsed row predicts nothing: precision over protein 1 only (1), recall (1/2 + 0) / 2 -> F = 0.4
+    assert ml["fmax"] == pytest.approx(0.4)
     assert ml["subset_accuracy"] == 0.0
 
 
@@ -220,8 +234,8 @@ def test_evaluate_answers_parses_then_scores() -> None:
     spec = LabelSpec(("promoter", "no promoter"))
     answers = ["It is a promoter.", "No promoter here.", "Not a promoter.", "Hard to say."]
     out = evaluate_answers(answers, ["promoter", "no promoter", "promoter", "no promoter"], spec, "binary")
-    # parsed: promoter, no promoter, no promoter (wrong), unparsed (wrong) -> 2 of 4
-    assert out["accuracy"] == pytest.approx(0.5)
+    # parsed: promoter, no promoter, no promoter (wrong), unparsed -> the fixed negative (right here) -> 3 of 4
+    assert out["accuracy"] == pytest.approx(0.75)
     assert out["n_unparsed"] == 1
     reg = evaluate_answers(
         ["about 2.5", "seq1: n/a", "3.5"], [2.0, 3.0, 4.0], RegressionSpec(), "regression", fill_value=3.0

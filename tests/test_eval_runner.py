@@ -21,6 +21,7 @@ from seqchat.evaluation.benchmark import (
     run_benchmark,
     sample_examples,
     score_task,
+    train_majority,
     train_mean,
 )
 from seqchat.inference import TaskPrediction
@@ -71,11 +72,13 @@ def test_auroc_from_probabilities_or_from_hard_labels():
 
 
 def test_multiclass_mcc_by_hand():
-    # classes acceptor=0 donor=1 neither=2, unparsed=3: true 1 0 2 2, predicted 1 3 2 1
-    # c=2 correct of s=4; predicted counts (0,2,1,1), true counts (1,1,2,0)
-    # MCC = (c*s - sum p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)) = (8 - 4) / sqrt(10 * 10)
+    # the unparsed answer takes the training majority class, "neither" (never the truth's opposite)
+    assert train_majority("splice_sites_human") == "neither"
+    # classes acceptor=0 donor=1 neither=2: true 1 0 2 2, predicted 1 2 2 1
+    # c=2 correct of s=4; predicted counts (0,2,2), true counts (1,1,2)
+    # MCC = (c*s - sum p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)) = (8 - 6) / sqrt(8 * 10)
     m = score_task("splice_sites_human", ["donor", "acceptor", "neither", "neither"], ["donor", None, "neither", "donor"])
-    assert m["mcc"] == pytest.approx(0.4)
+    assert m["mcc"] == pytest.approx(2 / np.sqrt(80))
     assert m["accuracy"] == pytest.approx(0.5)
 
 
@@ -94,8 +97,9 @@ def test_ec_scores_by_hand():
     # hP = 4/8, hR = 4/12, hF = 2 hP hR / (hP + hR) = 0.4; exact match 1/2
     assert m["ec_hf1"] == pytest.approx(0.4)
     assert m["ec_exact_match"] == pytest.approx(0.5)
-    # fmax over labels {1.1.1.1, 2.7.11.12, 3.1.1.1}: example 1 P=R=1, example 2 (complement) P=R=0 -> F 0.5
-    assert m["fmax"] == pytest.approx(0.5)
+    # fmax over labels {1.1.1.1, 2.7.11.12, 3.1.1.1}: example 1 P=R=1, example 2 predicts nothing
+    # (no precision term, recall 0) -> P 1, R 1/2, F 2/3
+    assert m["fmax"] == pytest.approx(2 / 3)
 
 
 @pytest.fixture(scope="module")
@@ -136,9 +140,10 @@ def test_eval_end_to_end_writes_every_output(tiny_model_dir, tmp_path):
         assert k in binary
     preds = _rows(out / "predictions" / "promoter_300_tata.csv")
     assert len(preds) == 4 and {"p_positive", "p_calibrated", "answer", "parse_failed"} <= set(preds[0])
-    # a parse failure is counted and counted as wrong
+    # a parse failure is counted and takes the training majority class, whatever the truth
     failed = sum(int(r["parse_failed"]) for r in preds)
-    right = sum(r["parse_failed"] == "0" and r["prediction"] == r["truth"] for r in preds)
+    fill = str(train_majority("promoter_300_tata"))
+    right = sum((fill if r["parse_failed"] == "1" else r["prediction"]) == r["truth"] for r in preds)
     assert binary["n_unparsed"] == failed and binary["accuracy"] == pytest.approx(right / 4)
     metrics = _rows(out / "metrics.csv")
     assert {(r["task"], r["metric"]) for r in metrics} >= {("promoter_300_tata", "mcc"), ("protein_gb1", "spearman")}

@@ -5,8 +5,9 @@
 
 `model` is a loaded `SeqChatForConditionalGeneration`; `sequences` are residue strings (or `Sequence`s) of
 the task's modality; `metas` optional per-sequence metadata some questions need (crispr_on_target:
-{"cell_line": "HeLa"}). Each sequence is asked the task's test-split question (template
-`question_index`, or template i mod n for the i-th sequence when None), which training never uses.
+{"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
+never uses: template `question_index`, or when None the template picked by a hash of the sequence and its
+metadata (`templates.test_question_index`), so the question never follows an example's class or position.
 
 Modes:
 - "score" (binary and multi-class): no text is generated. Binary tasks: ChatNT's perplexity classifier,
@@ -69,11 +70,36 @@ def _residues(s: str | Seq) -> str:
     return s.residues if isinstance(s, Seq) else s
 
 
-def _batches(sequences: Sequence[str | Seq], batch_size: int) -> Iterator[list[int]]:
-    """Index batches of similar length (less padding), longest first so memory use peaks at once."""
-    order = sorted(range(len(sequences)), key=lambda i: -len(_residues(sequences[i])))
-    for i in range(0, len(order), max(1, batch_size)):
-        yield order[i : i + batch_size]
+def _meta(metas: Sequence[Mapping[str, str] | None] | None, i: int) -> dict[str, str]:
+    return dict(metas[i] or {}) if metas is not None else {}
+
+
+def question_indices(
+    task_name: str,
+    sequences: Sequence[str | Seq],
+    metas: Sequence[Mapping[str, str] | None] | None = None,
+    question_index: int | None = None,
+) -> list[int]:
+    """The test template each sequence is asked: the fixed `question_index`, else a hash of sequence and metadata."""
+    if question_index is not None:
+        return [question_index] * len(sequences)
+    return [
+        T.test_question_index(task_name, _residues(s) + "\0" + json.dumps(_meta(metas, i), sort_keys=True))
+        for i, s in enumerate(sequences)
+    ]
+
+
+def _batches(sequences: Sequence[str | Seq], questions: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Index batches of one question and similar length (shared prompt prefix, less padding), longest first."""
+    order = sorted(range(len(sequences)), key=lambda i: (questions[i], -len(_residues(sequences[i]))))
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) >= max(1, batch_size) or questions[batch[0]] != questions[i]):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _prompts(
@@ -81,14 +107,13 @@ def _prompts(
     sequences: Sequence[str | Seq],
     idx: list[int],
     metas: Sequence[Mapping[str, str] | None] | None,
-    question_index: int | None,
+    questions: Sequence[int],
     system_prompt: str | None,
 ) -> tuple[list[list[dict[str, str]]], list[dict[str, Seq]]]:
     convs, seqs = [], []
     system = T.system_prompt() if system_prompt is None else system_prompt
     for i in idx:
-        meta = dict(metas[i] or {}) if metas is not None else {}
-        q = T.render_test_question(task.name, SEQ_NAME, i if question_index is None else question_index, meta)
+        q = T.render_test_question(task.name, SEQ_NAME, questions[i], _meta(metas, i))
         convs.append(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}])
         seqs.append({SEQ_NAME: make_sequence(_residues(sequences[i]), task.modality, SEQ_NAME)})
     return convs, seqs
@@ -109,8 +134,9 @@ def _run_batches(
         raise SeqChatInputError(f"{len(sequences)} sequences but {len(metas)} metadata entries")
     out: list[Any] = [None] * len(sequences)
     model.eval()
-    for idx in _batches(sequences, batch_size):
-        convs, seqs = _prompts(task, sequences, idx, metas, question_index, system_prompt)
+    questions = question_indices(task.name, sequences, metas, question_index)
+    for idx in _batches(sequences, questions, batch_size):
+        convs, seqs = _prompts(task, sequences, idx, metas, questions, system_prompt)
         batch = model.processor(convs, seqs, add_generation_prompt=True, padding_side="left")
         with torch.no_grad():
             for i, r in zip(idx, step(batch, idx), strict=True):

@@ -6,6 +6,7 @@ the confidence candidates used to score binary answers at evaluation time.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 from dataclasses import dataclass
@@ -146,6 +147,12 @@ def render_test_question(task_name: str, seq_names: str | list[str], index: int 
     name = seq_names if isinstance(seq_names, str) else seq_names[0]
     temps = question_templates(task, "test")
     return render(temps[index % len(temps)], {**fill_values(task, meta), "seq": seq_ref(name)})
+
+
+def test_question_index(task_name: str, key: str) -> int:
+    """Which test template asks about an example: a hash of its key (sequence and metadata), never its class or position."""
+    n = len(question_templates(get_task(task_name), "test"))
+    return int.from_bytes(hashlib.sha256(f"{task_name}\0{key}".encode()).digest()[:8], "big") % n
 
 
 def confidence_candidates(task_name: str, meta: dict[str, str] | None = None) -> dict[int, list[str]]:

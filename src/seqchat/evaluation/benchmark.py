@@ -123,9 +123,18 @@ def metric_names(task: TaskSpec) -> list[str]:
     return names
 
 
-def _hard_binary(truth: np.ndarray, preds: Sequence[Any]) -> np.ndarray:
-    # an unparsed answer is the wrong class, as in the metrics module
-    return np.array([1 - t if p is None else int(p == 1) for p, t in zip(preds, truth, strict=True)], dtype=float)
+@cache
+def train_majority(task_name: str) -> Any:
+    """The most frequent training-split class of a class task: the fixed class given to an unparsed answer."""
+    counts: dict[Any, int] = {}
+    for e in load_split(task_name, "train"):
+        counts[e.target] = counts.get(e.target, 0) + 1
+    return max(sorted(counts, key=str), key=lambda k: counts[k])
+
+
+def _hard_binary(preds: Sequence[Any], fill: Any) -> np.ndarray:
+    # an unparsed answer is the fixed fill class, chosen without looking at the truth
+    return np.array([int((fill if p is None else p) == 1) for p in preds], dtype=float)
 
 
 def score_task(
@@ -134,10 +143,11 @@ def score_task(
     predictions: Sequence[Any],
     p_positive: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """A task's metrics (registry names) from targets and parsed predictions (None = unparsed, counted wrong).
+    """A task's metrics (registry names) from targets and parsed predictions (None = unparsed).
 
-    AUROC of a binary task uses `p_positive` when the system gives probabilities, else the hard labels.
-    Regression fills an unparsed answer with the training-split mean.
+    An unparsed answer never looks at the truth: class tasks give it the training-split majority class,
+    regression the training-split mean, EC answers no number. AUROC of a binary task uses `p_positive`
+    when the system gives probabilities, else the hard labels.
     """
     task = get_task(task_name)
     names = metric_names(task)
@@ -147,7 +157,8 @@ def score_task(
     truths, preds = list(truths), list(predictions)
     if task.task_type in CLASS_TYPES:
         labels = [task.labels[k] for k in class_order(task)]
-        opts = {"labels": labels, "positive_label": labels[0] if kind == "binary" else None}
+        fill = task.labels[train_majority(task_name)] if any(p is None for p in preds) else None
+        opts = {"labels": labels, "positive_label": labels[0] if kind == "binary" else None, "fill_label": fill}
         truths = [task.labels[t] for t in truths]
         preds = [None if p is None else task.labels[p] for p in preds]
     elif kind == "regression":
@@ -157,7 +168,8 @@ def score_task(
     result: dict[str, Any] = {m: out.pop(alias.get(m, m)) for m in plain}
     if "auroc" in names:
         y = np.array([int(t == opts["positive_label"]) for t in truths])
-        score = np.asarray(p_positive, dtype=float) if p_positive is not None else _hard_binary(y, predictions)
+        hard = None if p_positive is not None else _hard_binary(predictions, train_majority(task_name))
+        score = np.asarray(p_positive, dtype=float) if p_positive is not None else hard
         result["auroc"] = auroc(y, score) if 0 < y.sum() < len(y) else float("nan")
         result["auroc_from"] = "probabilities" if p_positive is not None else "hard labels"
     if "fmax" in names:

@@ -417,19 +417,21 @@ def _prepare_binary(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prep
     if len(labels) != 2:
         raise ValueError(f"a binary task has two labels, got {labels}")
     positive = opts.get("positive_label") or labels[0]
+    # an unparsed answer becomes one fixed class that never looks at the truth (default: the negative label)
+    fill = _check_label(opts.get("fill_label") or next(lab for lab in labels if lab != positive), labels)
     y_true = np.array([_check_label(t, labels) == positive for t in truths], dtype=int)
-    y_pred = np.array(
-        [1 - t if p is None else int(p == positive) for p, t in zip(preds, y_true, strict=True)], dtype=int
-    )
-    return _Prepared(y_true, y_pred, {"positive_label": positive})
+    y_pred = np.array([int((fill if p is None else p) == positive) for p in preds], dtype=int)
+    return _Prepared(y_true, y_pred, {"positive_label": positive, "fill_label": fill})
 
 
 def _prepare_multiclass(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prepared:
     labels = _need_labels(opts.get("labels"), "multiclass")
     index = {lab: i for i, lab in enumerate(labels)}
     y_true = np.array([index[_check_label(t, labels)] for t in truths])
-    y_pred = np.array([len(labels) if p is None else index[_check_label(p, labels)] for p in preds])
-    return _Prepared(y_true, y_pred, {})
+    # unparsed: the fixed fill class when given, else an extra "no class" that matches no truth
+    fill = index[_check_label(opts["fill_label"], labels)] if opts.get("fill_label") else len(labels)
+    y_pred = np.array([fill if p is None else index[_check_label(p, labels)] for p in preds])
+    return _Prepared(y_true, y_pred, {"fill_label": opts.get("fill_label")})
 
 
 def _prepare_multilabel(preds: list, truths: list, opts: Mapping[str, Any]) -> _Prepared:
@@ -443,9 +445,8 @@ def _prepare_multilabel(preds: list, truths: list, opts: Mapping[str, Any]) -> _
         return row
 
     y_true = np.array([hot(t) for t in truths]).reshape(len(truths), len(labels))
-    y_pred = np.array([1 - t if p is None else hot(p) for p, t in zip(preds, y_true, strict=True)]).reshape(
-        y_true.shape
-    )
+    # an unparsed answer predicts no label at all (never derived from the truth)
+    y_pred = np.array([hot(() if p is None else p) for p in preds]).reshape(y_true.shape)
     return _Prepared(y_true, y_pred, {})
 
 
@@ -509,11 +510,15 @@ def evaluate_predictions(
     metrics: Sequence[str] | None = None,
     positive_label: str | None = None,
     fill_value: float | Sequence[float] | None = None,
+    fill_label: str | None = None,
 ) -> dict[str, Any]:
-    """Score parsed answers (None = unparsed, counted as wrong) against truths with the task type's metrics.
+    """Score parsed answers (None = unparsed) against truths with the task type's metrics.
 
+    An unparsed answer is replaced by a value fixed before looking at any truth: `fill_label` for
+    classes (binary default: the negative label; multi-class default: a class that matches nothing),
+    no label for multi-label, `fill_value` (else the mean of parsed predictions) for regression.
     Returns each metric's value plus `n`, `n_unparsed` and the type's notes (`fill_rule` and
-    `fill_value` for regression, `meteor_synonyms` for text, `positive_label` for binary).
+    `fill_value` for regression, `meteor_synonyms` for text, `positive_label`/`fill_label` for classes).
     """
     if task_type not in TASK_TYPES:
         raise ValueError(f"unknown task type '{task_type}': use one of {', '.join(TASK_TYPES)}")
@@ -525,7 +530,7 @@ def evaluate_predictions(
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}: use names from {', '.join(METRICS)}")
-    opts = {"labels": labels, "positive_label": positive_label, "fill_value": fill_value}
+    opts = {"labels": labels, "positive_label": positive_label, "fill_value": fill_value, "fill_label": fill_label}
     prepared = kind.prepare(preds, gold, opts)
     result: dict[str, Any] = {name: METRICS[name](prepared.y_true, prepared.y_pred) for name in names}
     result.update(n=len(preds), n_unparsed=sum(p is None for p in preds), **prepared.info)

@@ -36,6 +36,7 @@ from seqchat.inference import (
     class_keys,
     predict_task,
     predictions_from_probabilities,
+    question_indices,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +189,8 @@ def zeroshot_system(
     lm = load_decoder(decoder).eval()
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
-        prompts = [zeroshot_prompt(task_name, e.residues, i, e.meta, max_residues) for i, e in enumerate(examples)]
+        qs = question_indices(task_name, [e.residues for e in examples], [e.meta for e in examples])
+        prompts = [zeroshot_prompt(task_name, e.residues, q, e.meta, max_residues) for q, e in zip(qs, examples, strict=True)]
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                  for p in prompts]  # fmt: skip
         answers: list[str] = [""] * len(texts)

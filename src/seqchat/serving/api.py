@@ -269,7 +269,7 @@ class SeqChat:
                 f"this one refers to {len(named)}"
             )
         probs = predict_task(
-            self.model, task_name, list(named.values()), mode="score", question_index=0,
+            self.model, task_name, list(named.values()), mode="score", question_index=None,
             calibrator=self.calibrators.get(task_name),
         )[0].probabilities  # fmt: skip
         stated = parse_prediction(task_name, text)
@@ -298,7 +298,7 @@ class SeqChat:
         sequences: Pool | Iterable[Sequence | str],
         batch_size: int = 16,
         mode: str = "auto",
-        question_index: int = 0,
+        question_index: int | None = None,
         max_new_tokens: int = 48,
     ) -> pd.DataFrame:
         """One row per sequence: the task's prediction, class probabilities (classification) and the answer text."""

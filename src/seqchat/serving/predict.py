@@ -100,7 +100,7 @@ def prediction_rows(
     sequences: list[Sequence],
     batch_size: int = 16,
     mode: str = "auto",
-    question_index: int = 0,
+    question_index: int | None = None,
     max_new_tokens: int = 48,
     calibrator: Any = None,
 ) -> list[dict[str, Any]]:
@@ -198,7 +198,7 @@ def predict_fasta(
     batch_size: int = 16,
     chunk_size: int = 256,
     mode: str = "auto",
-    question_index: int = 0,
+    question_index: int | None = None,
     max_new_tokens: int = 48,
     calibrator: Any = None,
     progress: bool = True,
@@ -300,7 +300,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: candidate scoring for class tasks, generation for the others")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--chunk-size", type=int, default=256, help="records read and written per step")
-    p.add_argument("--question-index", type=int, default=0, help="which held-out question template to ask")
+    p.add_argument("--question-index", type=int, default=None,
+                   help="which held-out question template to ask (default: picked by a hash of each sequence)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_predict)
