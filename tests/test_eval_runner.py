@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 from collections import Counter
@@ -139,12 +140,17 @@ def test_eval_end_to_end_writes_every_output(tiny_model_dir, tmp_path):
     for k in ("auroc_raw", "auroc_calibrated", "mcc_raw", "mcc_calibrated", "ece_raw", "ece_calibrated"):
         assert k in binary
     preds = _rows(out / "predictions" / "promoter_300_tata.csv")
-    assert len(preds) == 4 and {"p_positive", "p_calibrated", "answer", "parse_failed"} <= set(preds[0])
-    # a parse failure is counted and takes the training majority class, whatever the truth
-    failed = sum(int(r["parse_failed"]) for r in preds)
+    assert len(preds) == 4 and {"p_raw", "p_positive", "free_answer", "free_prediction"} <= set(preds[0])
+    # score mode: the prediction is the calibrated most probable class, never unparsed
+    assert binary["n_unparsed"] == 0 and binary["parse_rate"] == 1.0
+    assert all(r["prediction"] == str(int(float(r["p_positive"]) > 0.5)) for r in preds)  # a tie goes to class 0
+    assert binary["calibration_train_n"] == 6
+    # the free answers are the second column: a parse failure takes the training majority class, whatever the truth
+    failed = sum(r["free_prediction"] == "" for r in preds)
     fill = str(train_majority("promoter_300_tata"))
-    right = sum((fill if r["parse_failed"] == "1" else r["prediction"]) == r["truth"] for r in preds)
-    assert binary["n_unparsed"] == failed and binary["accuracy"] == pytest.approx(right / 4)
+    right = sum((r["free_prediction"] or fill) == r["truth"] for r in preds)
+    assert binary["free_n_unparsed"] == failed and binary["free_parse_rate"] == pytest.approx(1 - failed / 4)
+    assert binary["free_accuracy"] == pytest.approx(right / 4)
     metrics = _rows(out / "metrics.csv")
     assert {(r["task"], r["metric"]) for r in metrics} >= {("promoter_300_tata", "mcc"), ("protein_gb1", "spearman")}
     # --resume keeps finished tasks untouched
@@ -196,23 +202,45 @@ def _flip_first(task, examples):
     return TaskOutput(preds)
 
 
-def test_report_tables_averages_and_ratio(tmp_path):
-    from seqchat.evaluation.report import render_report
+def _constant(task, examples):
+    keys = [0, 1] if isinstance(examples[0].target, int) else sorted({e.target for e in examples})
+    return TaskOutput([TaskPrediction("", keys[0]) for _ in examples])
+
+
+def test_report_tables_intervals_and_ratio(tmp_path):
+    from seqchat.evaluation.report import render_report, write_report
 
     tasks = ["enhancers", "promoter_300_tata"]
-    run_benchmark("seqchat", _oracle, tasks, tmp_path / "seqchat", max_per_task=6, plots=False, command="test oracle")
-    run_benchmark("specialist", _flip_first, tasks, tmp_path / "specialist", max_per_task=6, plots=False)
+    run_benchmark("seqchat", _oracle, tasks, tmp_path / "seqchat", max_per_task=30, plots=False, command="test oracle")
+    run_benchmark("specialist", _flip_first, tasks, tmp_path / "specialist", max_per_task=30, plots=False)
     text = render_report(tmp_path, "BENCH.md")
-    for heading in ("## Runs", "## Per task", "## Averages", "## Published anchors", "## Calibration", "## Parse failures",
-                    "## Configurations", "## Closing note"):  # fmt: skip
+    for heading in ("## Summary", "## Runs", "## Per task", "## Published anchors", "## Calibration",
+                    "## Parse failures", "## Configurations"):  # fmt: skip
         assert heading in text
     _, spec = load_run(tmp_path / "specialist")
     mean_spec = np.mean([spec[t]["metrics"]["mcc"] for t in tasks])
     assert f"Multitask ÷ specialist: **{1 / mean_spec:.2f}**" in text
+    assert "| enhancers | binary | mcc | 1.000 [1.000, 1.000] |" in text  # the oracle: no spread at all
     assert "0.55 (Nucleotide Transformer; ChatNT Suppl. Table 2" in text  # the enhancers anchor
-    assert "| enhancers | 1 / 6 |" not in text and "(1 unparsed)" in text
-    assert "`test oracle`" in text
-    assert math.isclose(json.loads((tmp_path / "seqchat" / "run.json").read_text())["max_per_task"], 6)
+    assert "(1 unparsed)" in text and "`test oracle`" in text
+    assert "| seqchat − specialist |" in text
+    # a chance-level specialist (one class for everything): its interval holds 0, so no ratio is printed
+    run_benchmark("specialist", _constant, tasks, tmp_path / "specialist", max_per_task=30, plots=False)
+    text = render_report(tmp_path, "BENCH.md")
+    assert "Multitask ÷ specialist: **not printed**" in text
+    report = write_report(tmp_path, tmp_path / "docs" / "BENCH.md")
+    doc = json.loads((report.parent / "benchmarks.json").read_text())
+    assert doc["git_sha"] and doc["data_version"].startswith("sha256:") and doc["seed"] == 0
+    entry = doc["systems"]["seqchat"]["tasks"]["enhancers"]
+    assert entry["metric"] == "mcc" and entry["value"] == 1.0 and entry["ci95"] == [1.0, 1.0] and entry["n"] == 30
+    assert entry["parse_rate"] == 1.0
+    summary = doc["systems"]["specialist"]["summary"]["mean_mcc_classification"]
+    assert summary == {"value": 0.0, "ci95": [0.0, 0.0], "n_tasks": 2}
+    assert doc["ratio_seqchat_over_specialist"]["ratio"] is None
+    assert doc["paired_differences"]["seqchat - specialist"]["value"] == 1.0
+    with gzip.open(report.parent / "benchmark_predictions" / "seqchat.csv.gz", "rt") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 60 and all(r["truth"] == r["prediction"] for r in rows)
 
 
 def test_report_gene_section_lists_free_text_rows_and_embeds_the_gene_page(tmp_path):

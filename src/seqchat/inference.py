@@ -211,6 +211,46 @@ def _score_multiclass(
     return np.array(_run_batches(model, task, sequences, metas, question_index, batch_size, system_prompt, step))
 
 
+def class_features(
+    model: Any,
+    task_name: str,
+    sequences: Sequence[str | Seq],
+    *,
+    metas: Sequence[Mapping[str, str] | None] | None = None,
+    question_index: int | None = None,
+    batch_size: int = 8,
+    system_prompt: str | None = None,
+) -> np.ndarray:
+    """What a class task's calibrator reads, (n, C) in `class_keys` order: binary tasks the two ChatNT class
+    logits (mean inverse perplexity of the negative and the positive phrasings), multi-class tasks the log
+    of the softmax over the canonical answers' total log-likelihoods."""
+    task = get_task(task_name)
+    if task.task_type not in ("binary", "multiclass"):
+        raise SeqChatInputError(f"'{task_name}' is {task.task_type}; class scores need a binary or multi-class task")
+    if not sequences:
+        return np.zeros((0, len(class_keys(task_name))))
+    if task.task_type == "binary":
+        scores, positive = candidate_scores(
+            model, task_name, sequences, metas=metas, question_index=question_index, batch_size=batch_size,
+            system_prompt=system_prompt,
+        )  # fmt: skip
+        return class_logits(scores, positive, candidate_logit=CANDIDATE_LOGIT)
+    probs = _score_multiclass(model, task, sequences, metas, question_index, batch_size, system_prompt)
+    return np.log(np.clip(probs, 1e-30, None))
+
+
+def class_probabilities(task_name: str, logits: np.ndarray, calibrator: PlattCalibrator | None = None) -> np.ndarray:
+    """(n, C) class probabilities from `class_features`: the calibrator's when given, else a plain softmax."""
+    x = np.asarray(logits, dtype=float)
+    if calibrator is not None:
+        if get_task(task_name).task_type == "binary":
+            p = calibrator.predict_proba(x)
+            return np.stack([1 - p, p], axis=1)
+        return calibrator.predict_classes(x)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def class_keys(task_name: str) -> list[Any]:
     """The class keys in the column order of probability arrays: [0, 1] for binary tasks, registry order otherwise."""
     task = get_task(task_name)
@@ -256,12 +296,8 @@ def predict_task(
     if mode == "score":
         if not classes:
             raise SeqChatInputError(f"mode 'score' needs a binary or multi-class task; '{task_name}' is {task.task_type}")
-        if task.task_type == "binary":
-            p = confidence(model, task_name, sequences, calibrator=calibrator, **common)  # type: ignore[arg-type]
-            probs = np.stack([1 - p, p], axis=1)
-        else:
-            probs = _score_multiclass(model, task, sequences, metas, question_index, batch_size, system_prompt)
-        return predictions_from_probabilities(task_name, probs, metas)
+        logits = class_features(model, task_name, sequences, **common)  # type: ignore[arg-type]
+        return predictions_from_probabilities(task_name, class_probabilities(task_name, logits, calibrator), metas)
     tok = model.processor.tokenizer
 
     def step(batch: dict[str, Any], idx: list[int]) -> list[str]:
@@ -280,16 +316,17 @@ def calibrator_to_dict(c: PlattCalibrator) -> dict[str, Any]:
     """A fitted calibrator as plain JSON-able numbers."""
     if c.model is None:
         raise ValueError("the calibrator is not fitted")
-    return {"features": c.features, "C": c.C, "coef": c.model.coef_.tolist(), "intercept": c.model.intercept_.tolist()}
+    return {"features": c.features, "C": c.C, "coef": c.model.coef_.tolist(), "intercept": c.model.intercept_.tolist(),
+            "classes": c.model.classes_.astype(int).tolist()}  # fmt: skip
 
 
 def calibrator_from_dict(d: Mapping[str, Any]) -> PlattCalibrator:
-    """Rebuild a fitted calibrator from `calibrator_to_dict` output."""
+    """Rebuild a fitted calibrator from `calibrator_to_dict` output (binary or multi-class)."""
     from sklearn.linear_model import LogisticRegression
 
     lr = LogisticRegression(C=d["C"], solver="lbfgs")
     lr.coef_, lr.intercept_ = np.array(d["coef"], dtype=float), np.array(d["intercept"], dtype=float)
-    lr.classes_ = np.array([0, 1])
+    lr.classes_ = np.array(d.get("classes", [0, 1]))
     lr.n_features_in_ = lr.coef_.shape[1]
     return PlattCalibrator(features=d["features"], C=d["C"], model=lr)
 

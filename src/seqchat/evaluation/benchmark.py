@@ -242,6 +242,8 @@ class TaskOutput:
     p_positive: np.ndarray | None = None  # binary tasks: P(positive) per example, for AUROC
     columns: dict[str, Sequence[Any]] = field(default_factory=dict)  # extra per-example CSV columns
     metrics: dict[str, Any] = field(default_factory=dict)  # extra task metrics (e.g. calibration)
+    # class tasks scored by candidates: the parsed free answers too, scored as the "free answer" column
+    free_predictions: list[Any] | None = None
 
 
 System = Callable[[str, list[Example]], TaskOutput]
@@ -344,8 +346,16 @@ def run_benchmark(
         if len(result.predictions) != len(examples):
             raise RuntimeError(f"{system_name} returned {len(result.predictions)} predictions for {len(examples)} examples")
         preds = [p.prediction for p in result.predictions]
-        metrics = score_task(name, [e.target for e in examples], preds, result.p_positive)
+        truths = [e.target for e in examples]
+        metrics = score_task(name, truths, preds, result.p_positive)
+        metrics["parse_rate"] = 1 - metrics["n_unparsed"] / max(1, metrics["n"])
+        if result.free_predictions is not None:
+            free = score_task(name, truths, result.free_predictions)
+            metrics.update({f"free_{k}": v for k, v in free.items() if k in metric_names(task) or k == "n_unparsed"})
+            metrics["free_parse_rate"] = 1 - free["n_unparsed"] / max(1, free["n"])
         metrics.update(result.metrics)
+        if result.p_positive is not None and "p_positive" not in result.columns:
+            result.columns["p_positive"] = list(result.p_positive)
         write_predictions(out / "predictions" / f"{name}.csv", examples, result)
         if plots:
             from seqchat.evaluation.plots import plot_task

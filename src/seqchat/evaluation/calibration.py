@@ -78,25 +78,41 @@ PLATT_FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 @dataclass
 class PlattCalibrator:
-    """Platt scaling as in ChatNT: logistic regression (C=0.1, lbfgs) on perplexity-based features."""
+    """Platt scaling as in ChatNT: logistic regression (C=0.1, lbfgs) on perplexity-based features.
+
+    Binary tasks: fitted on the two class logits, `predict_proba` gives P(positive). Multi-class tasks
+    (features="logits" on the (n, C) class log-probabilities): a multinomial logistic regression
+    (vector scaling), `predict_classes` gives the (n, C) calibrated class probabilities.
+    """
 
     features: str = "logits"
     C: float = 0.1
     model: LogisticRegression | None = field(default=None, repr=False)
 
     def fit(self, logits: np.ndarray, y: Sequence[int]) -> PlattCalibrator:
-        """Fit on training-split class logits (n, 2) and 0/1 labels."""
+        """Fit on training-split class logits (n, C) and class indices (0/1 for binary tasks)."""
         self.model = LogisticRegression(C=self.C, solver="lbfgs")
         self.model.fit(
             PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)), np.asarray(y, dtype=int)
         )
         return self
 
-    def predict_proba(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated P(positive) for class logits (n, 2)."""
+    def _fitted(self) -> LogisticRegression:
         if self.model is None:
             raise RuntimeError("fit the calibrator on training examples first")
-        return self.model.predict_proba(PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)))[:, 1]
+        return self.model
+
+    def predict_proba(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(positive) for class logits (n, 2)."""
+        return self._fitted().predict_proba(PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)))[:, 1]
+
+    def predict_classes(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated (n, C) class probabilities; a class absent from the fitting sample gets 0."""
+        x = np.asarray(logits, dtype=float)
+        model = self._fitted()
+        out = np.zeros((x.shape[0], max(x.shape[1], int(model.classes_.max()) + 1)))
+        out[:, model.classes_.astype(int)] = model.predict_proba(PLATT_FEATURES[self.features](x))
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,16 +184,21 @@ def calibrate(
     cal = calibrator.predict_proba(test_logits)
     y = np.asarray(test_y, dtype=int)
     raw_diag, cal_diag = reliability_diagram(y, raw, n_bins), reliability_diagram(y, cal, n_bins)
-    metrics = {
+    return CalibrationResult(raw, cal, calibration_metrics(y, raw, cal, n_bins), raw_diag, cal_diag, calibrator)
+
+
+def calibration_metrics(y: Sequence[int], raw: np.ndarray, cal: np.ndarray, n_bins: int = N_BINS) -> dict[str, float]:
+    """AUROC, MCC at 0.5 and ECE of raw and calibrated P(positive) against 0/1 labels."""
+    y = np.asarray(y, dtype=int)
+    return {
         "auroc_raw": auroc(y, raw),
         "auroc_calibrated": auroc(y, cal),
-        "mcc_raw": mcc(y, (raw >= 0.5).astype(int)),
-        "mcc_calibrated": mcc(y, (cal >= 0.5).astype(int)),
-        "ece_raw": raw_diag.ece,
-        "ece_calibrated": cal_diag.ece,
+        "mcc_raw": mcc(y, (np.asarray(raw) >= 0.5).astype(int)),
+        "mcc_calibrated": mcc(y, (np.asarray(cal) >= 0.5).astype(int)),
+        "ece_raw": reliability_diagram(y, raw, n_bins).ece,
+        "ece_calibrated": reliability_diagram(y, cal, n_bins).ece,
         "n_bins": n_bins,
     }
-    return CalibrationResult(raw, cal, metrics, raw_diag, cal_diag, calibrator)
 
 
 def plot_reliability(result: CalibrationResult, path: str | os.PathLike, title: str = "") -> Path:

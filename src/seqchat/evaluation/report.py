@@ -12,9 +12,24 @@ import numpy as np
 from seqchat.data.tasks import TASKS, get_task
 from seqchat.evaluation.anchors import CHATNT_RATIO, GROUP_ANCHORS, TASK_ANCHORS
 from seqchat.evaluation.benchmark import load_run
+from seqchat.evaluation.estimates import (
+    TaskResult,
+    benchmark_json,
+    classification_mean,
+    headline_metric,
+    paired,
+    ratio,
+    regression_mean,
+    system_results,
+    write_archive,
+    write_json,
+)
+from seqchat.evaluation.intervals import Estimate
 
 SYSTEMS = {"seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"}
 BENCHMARK_COMMAND = "seqchat benchmark --max-per-task {n} --runs {runs} --report {out}"
+JSON_NAME = "benchmarks.json"  # written beside the report
+ARCHIVE_DIR = "benchmark_predictions"  # one gzipped CSV of per-example predictions per system, beside the report
 CALIBRATION_KEYS = ("auroc_raw", "auroc_calibrated", "mcc_raw", "mcc_calibrated", "ece_raw", "ece_calibrated")
 
 
@@ -54,53 +69,62 @@ def _runs_table(runs: dict[str, Any]) -> list[str]:
     return out
 
 
-def _task_table(runs: dict[str, Any], tasks: list[str]) -> list[str]:
+def _ci(e: Estimate | None) -> str:
+    if e is None:
+        return "–"
+    lo, hi = e.ci95
+    return f"{_f(e.value)} [{_f(lo)}, {_f(hi)}]"
+
+
+def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]], tasks: list[str]) -> list[str]:
     present = list(runs)
     head = " | ".join(SYSTEMS[s] for s in present)
-    out = [f"| task | type | metric | {head} | published (model; source; data match) |",
-           "|---" * (4 + len(present)) + "|"]  # fmt: skip
+    free = "seqchat" in results and any(r.free is not None for r in results["seqchat"].values())
+    extra = " | seqchat free answer (MCC) | free-answer parse rate" if free else ""
+    out = [f"| task | type | metric | {head}{extra} | published (model; source; data match) |",
+           "|---" * (4 + len(present) + (2 if free else 0)) + "|"]  # fmt: skip
     for t in tasks:
         task = get_task(t)
         cells = []
         for s in present:
-            v = _value(runs[s][1], t, task.metric)
+            r = results[s].get(t)
             n_bad = runs[s][1][t]["metrics"]["n_unparsed"] if t in runs[s][1] else 0
-            cells.append(_f(v) + (f" ({n_bad} unparsed)" if n_bad else ""))
+            cells.append(_ci(r.estimate if r else None) + (f" ({n_bad} unparsed)" if n_bad else ""))
+        if free:
+            r = results["seqchat"].get(t)
+            cells += [_ci(r.free if r else None), _f(r.free_parse_rate, 2) if r and r.free is not None else "–"]
         a = TASK_ANCHORS.get(t)
         pub = f"{a.value:.2f} ({a.model}; {a.source}; {a.match})" if a and a.metric == task.metric else ""
-        out.append(f"| {t} | {task.task_type} | {task.metric} | {' | '.join(cells)} | {pub} |")
+        out.append(f"| {t} | {task.task_type} | {headline_metric(t)} | {' | '.join(cells)} | {pub} |")
     return out
 
 
-def averages(runs: dict[str, Any], tasks: list[str]) -> dict[str, dict[str, Any]]:
-    """Per system: mean primary metric over its tasks and over the tasks every system ran; mean MCC over class tasks."""
-    common = [t for t in tasks if all(t in rows for _, rows in runs.values())]
-    classes = [t for t in tasks if get_task(t).task_type in ("binary", "multiclass")]
-    out: dict[str, dict[str, Any]] = {}
-    for s, (_, rows) in runs.items():
-        own = [t for t in tasks if t in rows]
-        out[s] = {
-            "n_tasks": len(own),
-            "primary": _mean([_value(rows, t, get_task(t).metric) for t in own]),
-            "primary_common": _mean([_value(rows, t, get_task(t).metric) for t in common]),
-            "mcc_classification": _mean([_value(rows, t, "mcc") for t in classes if t in rows]),
-        }
-    out["_common"] = {"n_tasks": len(common)}
+def _summary_table(results: dict[str, dict[str, TaskResult]]) -> list[str]:
+    present = list(results)
+    out = [f"| | {' | '.join(SYSTEMS[s] for s in present)} |", "|---" * (1 + len(present)) + "|",
+           "| tasks run | " + " | ".join(str(len(results[s])) for s in present) + " |"]  # fmt: skip
+    cls = {s: classification_mean(results[s]) for s in present}
+    reg = {s: regression_mean(results[s]) for s in present}
+    out.append("| mean MCC, classification tasks [95% CI] (tasks) | "
+               + " | ".join(f"{_ci(cls[s])} ({cls[s].n})" for s in present) + " |")  # fmt: skip
+    out.append("| mean correlation, regression tasks [95% CI] (tasks) | "
+               + " | ".join(f"{_ci(reg[s])} ({reg[s].n})" for s in present) + " |")  # fmt: skip
+    if "seqchat" in results and any(r.free is not None for r in results["seqchat"].values()):
+        f = classification_mean(results["seqchat"], free=True)
+        out.append("| mean MCC of the free answers, classification tasks | "
+                   + " | ".join(f"{_ci(f)} ({f.n})" if s == "seqchat" else "–" for s in present) + " |")  # fmt: skip
     return out
 
 
-def ratios(runs: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
-    """multitask ÷ specialist on the tasks both ran: primary metric, and MCC over classification tasks (ChatNT's form)."""
-    if "seqchat" not in runs or "specialist" not in runs:
-        return {}
-    a, b = runs["seqchat"][1], runs["specialist"][1]
-    both = [t for t in tasks if t in a and t in b]
-    cls = [t for t in both if get_task(t).task_type in ("binary", "multiclass")]
-    prim = (_mean([_value(a, t, get_task(t).metric) for t in both]), _mean([_value(b, t, get_task(t).metric) for t in both]))
-    mcc = (_mean([_value(a, t, "mcc") for t in cls]), _mean([_value(b, t, "mcc") for t in cls]))
-    # a ratio over a mean at or below zero (chance) says nothing
-    return {"n_primary": len(both), "primary": prim, "primary_ratio": prim[0] / prim[1] if prim[1] > 0 else float("nan"),
-            "n_mcc": len(cls), "mcc": mcc, "mcc_ratio": mcc[0] / mcc[1] if mcc[1] > 0 else float("nan")}  # fmt: skip
+def _paired_lines(results: dict[str, dict[str, TaskResult]]) -> list[str]:
+    if "seqchat" not in results:
+        return ["Paired differences need a seqchat run."]
+    out = ["| difference (mean MCC, classification tasks both ran) | value [95% CI] | tasks |", "|---|---|---|"]
+    for other in ("kmer", "specialist", "zeroshot"):
+        if other in results:
+            d = paired(results["seqchat"], results[other])
+            out.append(f"| seqchat − {SYSTEMS[other]} | {_ci(d)} | {d.n} |")
+    return out
 
 
 def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
@@ -207,9 +231,23 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
     return out + [("#" + line) if line.startswith("#") else line for line in body] + [""]
 
 
+def _ratio_line(results: dict[str, dict[str, TaskResult]]) -> str:
+    chatnt = (f"ChatNT reported {CHATNT_RATIO['multitask']}/{CHATNT_RATIO['specialist']} = "
+              f"{CHATNT_RATIO['multitask'] / CHATNT_RATIO['specialist']:.2f} ({CHATNT_RATIO['source']})")  # fmt: skip
+    if "seqchat" not in results or "specialist" not in results:
+        return f"Multitask ÷ specialist: pending (needs both runs); {chatnt}."
+    r = ratio(results["seqchat"], results["specialist"])
+    lo, hi = r["denominator_ci95"]
+    body = (f"mean MCC over {r['n_tasks']} classification tasks, {_f(r['numerator'])} / {_f(r['denominator'])} "
+            f"(specialist 95% CI [{_f(lo)}, {_f(hi)}])")  # fmt: skip
+    if r["ratio"] is None:
+        return f"Multitask ÷ specialist: **not printed**, the specialist's interval includes 0 ({body}); {chatnt}."
+    return f"Multitask ÷ specialist: **{_f(r['ratio'], 2)}** ({body}); {chatnt}."
+
+
 def render_report(
     runs_dir: str | Path, out_path: str | Path = "docs/BENCHMARKS.md", gene_json: str | Path | None = None,
-    gene_ablation: str | Path | None = None,
+    gene_ablation: str | Path | None = None, results: dict[str, dict[str, TaskResult]] | None = None,
 ) -> str:
     """The markdown text of the report."""
     runs = collect(runs_dir)
@@ -217,17 +255,24 @@ def render_report(
     found = {t for _, rows in runs.values() for t in rows}
     tasks = sorted((t for t in found if t in TASKS), key=order.get)
     gone = sorted(found - set(tasks))  # run before a registry change; their rows cannot be described
+    if results is None:
+        results = {s: system_results(Path(runs_dir) / s, tasks, run.get("seed") or 0) for s, (run, _) in runs.items()}
     ns = {run.get("max_per_task") for run, _ in runs.values()}
     n = next(iter(ns)) if len(ns) == 1 else None
     command = BENCHMARK_COMMAND.format(n=n or "N", runs=runs_dir, out=out_path)
-    avg = averages(runs, tasks)
-    rat = ratios(runs, tasks)
     lines = ["# Benchmarks", "",
-             f"Regenerate everything (all four systems, then this page) with `{command}`; `seqchat report --runs {runs_dir} "
-             f"--out {out_path}` rewrites this page from the run folders alone. Every number below comes from those runs.",
-             "Each system sees the same test examples (same `--tasks`, `--max-per-task`, `--seed`); unparseable answers "
-             "count as wrong and are counted. Per-example predictions, plots (confusion matrices, predicted-vs-true "
-             f"scatters, reliability diagrams) and `run.json` files are in `{runs_dir}/<system>/`.", ""]  # fmt: skip
+             f"Regenerate everything (all four systems, then this page, `docs/benchmarks.json` and the prediction "
+             f"archives) with `{command}`; `seqchat report --runs {runs_dir} --out {out_path}` rewrites them from the run "
+             "folders alone. Every number below comes from those runs.", "",
+             "How to read it: every system sees the same test examples (same `--tasks`, `--max-per-task`, `--seed`; "
+             "class-stratified). seqchat's class tasks are scored by its candidate answers (ChatNT's perplexity "
+             "classifier) with a Platt model fitted on 200 training-split examples per task; its free answers, parsed, "
+             "are a second column with their parse rate. An answer that cannot be parsed becomes the training "
+             "majority class (regression: the training mean) — never a value derived from the truth. Each test "
+             "question is one of the task's held-out templates, picked by a hash of the sequence. Intervals are 95% "
+             "bootstrap intervals over test examples; the same resamples for every system make the differences "
+             "paired. A constant prediction scores a correlation of 0. Per-example predictions of every system: "
+             f"`docs/benchmark_predictions/<system>.csv.gz`; run folders: `{runs_dir}/<system>/`.", ""]  # fmt: skip
     if len(ns) > 1:
         lines += [f"**Warning:** the runs used different `--max-per-task` values ({sorted(map(str, ns))}); their numbers are not on the same examples.", ""]
     if "seqchat" in runs and not runs["seqchat"][0].get("config", {}).get("trained", True):
@@ -237,53 +282,34 @@ def render_report(
     if "seqchat" not in runs:
         lines += ["**The seqchat (multitask) column is pending:** no trained model has been evaluated yet. Once the "
                   f"shipped model exists, `{command}` fills it in (with `--resume`, the baselines below are kept).", ""]  # fmt: skip
-    lines += ["## Runs", "", *_runs_table(runs), "",
-              "## Per task", "", "Primary metric of each task (the one its source reports); `–` = not run or not applicable "
-              "(k-mer and specialist need a class or a number per sequence; they skip EC numbers and free text).", "",
-              *_task_table(runs, tasks), "", "## Averages", "",
-              f"| | {' | '.join(SYSTEMS[s] for s in runs)} |", "|---" * (1 + len(runs)) + "|",
-              "| tasks run | " + " | ".join(str(avg[s]["n_tasks"]) for s in runs) + " |",
-              "| mean primary metric, own tasks | " + " | ".join(_f(avg[s]["primary"]) for s in runs) + " |",
-              f"| mean primary metric, the {avg['_common']['n_tasks']} tasks all ran | "
-              + " | ".join(_f(avg[s]["primary_common"]) for s in runs) + " |",
-              "| mean MCC, classification tasks | " + " | ".join(_f(avg[s]["mcc_classification"]) for s in runs) + " |",
-              ""]  # fmt: skip
-    chatnt = f"ChatNT reported {CHATNT_RATIO['multitask']}/{CHATNT_RATIO['specialist']} = {CHATNT_RATIO['multitask'] / CHATNT_RATIO['specialist']:.2f} ({CHATNT_RATIO['source']})"
-    if rat:
-        lines += [f"Multitask ÷ specialist: **{_f(rat['mcc_ratio'], 2)}** on mean MCC over {rat['n_mcc']} classification tasks "
-                  f"({_f(rat['mcc'][0])} / {_f(rat['mcc'][1])}), {_f(rat['primary_ratio'], 2)} on the mean primary metric "
-                  f"over {rat['n_primary']} tasks ({_f(rat['primary'][0])} / {_f(rat['primary'][1])}); {chatnt}.", ""]  # fmt: skip
-    else:
-        lines += [f"Multitask ÷ specialist: pending (needs both runs); {chatnt}.", ""]
-    lines += ["## Published anchors by task family", "",
+    lines += ["## Summary", "", *_summary_table(results), "", *_paired_lines(results), "", _ratio_line(results), "",
+              "## Runs", "", *_runs_table(runs), "",
+              "## Per task", "", "Headline metric of each task with its 95% interval: MCC for classification, the "
+              "source's metric otherwise; `–` = not run or not applicable (k-mer and specialist need a class or a "
+              "number per sequence; they skip EC numbers and free text).", "",
+              *_task_table(runs, results, tasks), "",
+              "## Published anchors by task family", "",
               "Mean of our per-task metric over the tasks whose test sets make up the source's test set.", "",
               *_groups(runs), "", "## Calibration (seqchat, binary tasks)", "",
               "ChatNT's perplexity-based classifier: N positive and N negative answer phrasings never used in training are "
               "scored; the class means of exp(mean token log-likelihood) are read as logits; a Platt model "
               "(LogisticRegression, C=0.1, lbfgs) is fitted on a class-stratified training-split sample and applied to the "
               "test examples. ECE over 10 equal-width bins.", "",
-              *_calibration(runs, tasks), "", "## Parse failures", "", *_parse_failures(runs, tasks), "",
-              *_gene_section(runs, gene_json, gene_ablation), "## Configurations", "", *_configs(runs), "## Closing note", "", _closing(runs, avg, rat, command), ""]  # fmt: skip
+              *_calibration(runs, tasks), "", "## Parse failures of free answers", "", *_parse_failures(runs, tasks), "",
+              *_gene_section(runs, gene_json, gene_ablation), "## Configurations", "", *_configs(runs)]  # fmt: skip
     return "\n".join(lines)
-
-
-def _closing(runs: dict[str, Any], avg: dict[str, Any], rat: dict[str, Any], command: str) -> str:
-    n = avg["_common"]["n_tasks"]
-    parts = [f"{SYSTEMS[s]} {_f(avg[s]['primary_common'])}" for s in runs]
-    text = f"Averaged over the {n} tasks every system ran (primary metric): " + ", ".join(parts) + "."
-    text += " Mean MCC over classification tasks: " + ", ".join(f"{SYSTEMS[s]} {_f(avg[s]['mcc_classification'])}" for s in runs) + "."
-    if rat:
-        text += (f" Multitask ÷ specialist = {_f(rat['mcc_ratio'], 2)} (MCC, classification) and {_f(rat['primary_ratio'], 2)} "
-                 f"(primary metric); ChatNT reported 0.77/0.69 = 1.12.")  # fmt: skip
-    else:
-        text += f" The multitask ÷ specialist ratio (ChatNT: 0.77/0.69 = 1.12) awaits the trained model: run `{command}`."
-    return text
 
 
 def write_report(runs_dir: str | Path, out_path: str | Path, gene_json: str | Path | None = None,
                  gene_ablation: str | Path | None = None) -> Path:
-    """Write the report and return its path."""
+    """Write the report, `benchmarks.json` beside it and one prediction archive per system; return the report's path."""
     p = Path(out_path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(runs_dir, out_path, gene_json, gene_ablation), encoding="utf-8")
+    runs = collect(runs_dir)
+    tasks = [t for t in TASKS if any(t in rows for _, rows in runs.values())]
+    results = {s: system_results(Path(runs_dir) / s, tasks, run.get("seed") or 0) for s, (run, _) in runs.items()}
+    p.write_text(render_report(runs_dir, out_path, gene_json, gene_ablation, results), encoding="utf-8")
+    write_json(benchmark_json(runs, results), p.parent / JSON_NAME)
+    for s in runs:
+        write_archive(Path(runs_dir) / s, tasks, p.parent / ARCHIVE_DIR / f"{s}.csv.gz")
     return p

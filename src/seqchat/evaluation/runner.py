@@ -21,6 +21,7 @@ GENE_ABLATION = Path("runs/gene_ablation")
 REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
 TRAIN_RECIPE = REPO / "configs" / "train" / "seqchat-small.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
+CALIBRATION_TRAIN = 200  # training-split examples per class task that fit seqchat's calibrator (≥200, never test)
 
 
 def _common(p: argparse.ArgumentParser, system: str) -> None:
@@ -40,14 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a seqchat model on the registered tasks (metrics, plots, calibration)")
     e.add_argument("--model", help="trained model folder (default: the shipped model)")
     e.add_argument("--config", help="evaluate an untrained architecture built from this YAML (pipeline checks only)")
-    e.add_argument("--mode", choices=("generate", "score"), default="generate",
-                   help="generate: free answers, parsed (ChatNT); score: candidate answers scored, no generation")
+    e.add_argument("--mode", choices=("generate", "score"), default="score",
+                   help="score (default): class tasks by candidate scoring + calibration, free answers as a second "
+                        "column; generate: free answers, parsed, are the predictions")
+    e.add_argument("--no-free-answers", action="store_true",
+                   help="score mode: skip the generated free answers of class tasks (the second column)")
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16 runs about twice as fast on CPUs with AVX512-BF16 (recorded in run.json)")
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--calibration-train", type=int, default=None, metavar="N",
-                   help="training examples per binary task for Platt scaling (default: --max-per-task, else 1000; 0 = off)")
+                   help=f"training examples per class task that fit its Platt model (default {CALIBRATION_TRAIN}; 0 = off)")
     e.add_argument("--save-calibration", action="store_true",
                    help="also write the fitted calibrators to <model>/calibration.json (shown next to answers)")
     _common(e, "seqchat")
@@ -144,16 +148,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         model.to(getattr(torch, args.dtype))
     source = args.model or (f"untrained architecture from {args.config}" if args.config else str(shipped_model_dir()))
-    calib_n = args.calibration_train if args.calibration_train is not None else (args.max_per_task or 1000)
+    calib_n = args.calibration_train if args.calibration_train is not None else CALIBRATION_TRAIN
     calibrators: dict[str, Any] = {}
+    free = args.mode == "score" and not args.no_free_answers
     system = seqchat_system(model, mode=args.mode, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                            calibration_train=calib_n, seed=args.seed,
+                            calibration_train=calib_n, free_answers=free, seed=args.seed,
                             plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)  # fmt: skip
     config = {"model": source, "trained": args.config is None, "model_config": model.config.to_dict(),
-              "mode": args.mode, "dtype": args.dtype, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
-              "decoding": "greedy", "questions": "test-split templates, template i mod n for the i-th example",
+              "mode": args.mode, "free_answers": free, "dtype": args.dtype, "batch_size": args.batch_size,
+              "max_new_tokens": args.max_new_tokens, "decoding": "greedy",
+              "questions": "test-split templates, one per example picked by a hash of its sequence and metadata",
+              "unparsed_answers": "class tasks: the training-split majority class; regression: the training mean",
               "calibration": {"train_examples_per_task": calib_n, "candidate_logit": CANDIDATE_LOGIT,
-                              "platt": "LogisticRegression(C=0.1, lbfgs) on the two class logits"}}  # fmt: skip
+                              "platt": "LogisticRegression(C=0.1, lbfgs) on the two class logits (binary) or the "
+                                       "class log-probabilities (multi-class, multinomial)"}}  # fmt: skip
     run = _run(args, "seqchat", system, tasks, config)
     if calibrators:
         info = {"fitted_by": run["command"], "data_version": run["data_version"], "git_sha": run["git_sha"]}

@@ -20,20 +20,20 @@ from seqchat.data import templates as T
 from seqchat.data.sources import Example
 from seqchat.data.tasks import TaskSpec, get_task
 from seqchat.evaluation.answers import parse_prediction
-from seqchat.evaluation.benchmark import System, TaskOutput, sample_examples
+from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples
 from seqchat.evaluation.calibration import (
+    CalibrationResult,
     PlattCalibrator,
-    calibrate,
-    class_logits,
+    calibration_metrics,
     plot_reliability,
-    positive_probability,
+    reliability_diagram,
 )
 from seqchat.inference import (
-    CANDIDATE_LOGIT,
     SEQ_NAME,
     TaskPrediction,
-    candidate_scores,
+    class_features,
     class_keys,
+    class_probabilities,
     predict_task,
     predictions_from_probabilities,
     question_indices,
@@ -47,48 +47,73 @@ from seqchat.inference import (
 def seqchat_system(
     model: Any,
     *,
-    mode: str = "generate",
+    mode: str = "score",
     batch_size: int = 8,
     max_new_tokens: int = 48,
-    calibration_train: int = 0,
+    calibration_train: int,
+    free_answers: bool = True,
     seed: int = 0,
     plot_dir: Path | None = None,
     calibrators: dict[str, PlattCalibrator] | None = None,
 ) -> System:
-    """A seqchat model as a benchmark system; binary tasks also get raw and Platt-calibrated P(positive).
+    """A seqchat model as a benchmark system.
 
-    With calibration_train > 0, a class-stratified sample of that many training-split examples fits
-    each binary task's Platt model, which is applied to the test examples (fitted calibrators are put
-    into `calibrators`).
+    mode="score" (the headline, ChatNT's perplexity classifier): each binary or multi-class test example's
+    class probabilities come from scoring the task's candidate answers; a Platt model fitted on a
+    class-stratified sample of `calibration_train` training-split examples (never test) maps them to
+    calibrated probabilities, and the most probable class is the prediction (as `seqchat predict`
+    does with the saved calibrator). With `free_answers`, the model also answers in free text; those
+    answers are parsed into the `free_prediction` column and scored as the second, "free answer" column.
+    mode="generate": free answers are the predictions. Regression, EC and free-text tasks always generate.
+    Fitted calibrators are put into `calibrators`.
     """
+
+    def generate(task_name: str, seqs: list[str], metas: list[dict[str, str]]) -> list[TaskPrediction]:
+        return predict_task(model, task_name, seqs, metas=metas, mode="generate", batch_size=batch_size,
+                            max_new_tokens=max_new_tokens)  # fmt: skip
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
         task = get_task(task_name)
         seqs, metas = [e.residues for e in examples], [e.meta for e in examples]
+        if task.task_type not in CLASS_TYPES or mode == "generate":
+            return TaskOutput(predictions=generate(task_name, seqs, metas))
+        keys = class_keys(task_name)
+        logits = class_features(model, task_name, seqs, metas=metas, batch_size=batch_size)
+        raw = class_probabilities(task_name, logits)
         out = TaskOutput(predictions=[])
-        binary = task.task_type == "binary"
-        if binary and (mode == "score" or calibration_train > 0):
-            scores, positive = candidate_scores(model, task_name, seqs, metas=metas, batch_size=batch_size)
-            p_raw = positive_probability(class_logits(scores, positive, candidate_logit=CANDIDATE_LOGIT))
-            out.p_positive, out.columns["p_positive"] = p_raw, list(p_raw)
-        if binary and mode == "score":
-            out.predictions = predictions_from_probabilities(task_name, np.stack([1 - p_raw, p_raw], 1), metas)
-        else:
-            out.predictions = predict_task(model, task_name, seqs, metas=metas, mode=mode, batch_size=batch_size,
-                                           max_new_tokens=max_new_tokens)  # fmt: skip
-        y = np.array([int(e.target) for e in examples]) if binary else None
-        if binary and calibration_train > 0 and 0 < y.sum() < len(y):
+        calibrator = None
+        if calibration_train > 0:
             train = sample_examples(task_name, "train", calibration_train, seed)
-            train_scores, _ = candidate_scores(model, task_name, [e.residues for e in train],
-                                               metas=[e.meta for e in train], batch_size=batch_size)  # fmt: skip
-            res = calibrate(train_scores, [int(e.target) for e in train], scores, y, positive,
-                            candidate_logit=CANDIDATE_LOGIT)  # fmt: skip
-            out.metrics.update(res.metrics, calibration_train_n=len(train))
-            out.columns["p_calibrated"] = list(res.prob_calibrated)
-            if plot_dir is not None:
-                plot_reliability(res, plot_dir / f"{task_name}_reliability.png", title=task_name)
-            if calibrators is not None:
-                calibrators[task_name] = res.calibrator
+            y = [keys.index(e.target) for e in train]
+            if len(set(y)) > 1:
+                train_logits = class_features(model, task_name, [e.residues for e in train],
+                                              metas=[e.meta for e in train], batch_size=batch_size)  # fmt: skip
+                calibrator = PlattCalibrator().fit(train_logits, y)
+                out.metrics["calibration_train_n"] = len(train)
+        probs = class_probabilities(task_name, logits, calibrator)
+        out.predictions = predictions_from_probabilities(task_name, probs, metas)
+        if task.task_type == "binary":
+            out.p_positive = probs[:, 1]
+            out.columns["p_raw"], out.columns["p_positive"] = list(raw[:, 1]), list(probs[:, 1])
+            y_test = np.array([int(e.target) for e in examples])
+            # calibration quality on test; the labels are read only here, after every prediction is made
+            if calibrator is not None and 0 < y_test.sum() < len(y_test):
+                cal = calibration_metrics(y_test, raw[:, 1], probs[:, 1])
+                out.metrics.update(cal)
+                if plot_dir is not None:
+                    diagrams = (reliability_diagram(y_test, raw[:, 1]), reliability_diagram(y_test, probs[:, 1]))
+                    plot_reliability(CalibrationResult(raw[:, 1], probs[:, 1], cal, *diagrams, calibrator),
+                                     plot_dir / f"{task_name}_reliability.png", title=task_name)  # fmt: skip
+        else:
+            for k, col in zip(keys, probs.T, strict=True):
+                out.columns[f"p_{k}"] = list(col)
+        if calibrator is not None and calibrators is not None:
+            calibrators[task_name] = calibrator
+        if free_answers:
+            free = generate(task_name, seqs, metas)
+            out.free_predictions = [p.prediction for p in free]
+            out.columns["free_answer"] = [p.answer for p in free]
+            out.columns["free_prediction"] = out.free_predictions
         return out
 
     return run
