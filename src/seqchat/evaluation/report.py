@@ -231,6 +231,11 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
     return out + [("#" + line) if line.startswith("#") else line for line in body] + [""]
 
 
+def _calibration_n(runs: dict[str, Any]) -> str:
+    cal = runs.get("seqchat", ({}, {}))[0].get("config", {}).get("calibration", {})
+    return str(cal.get("train_examples_per_task", "N"))
+
+
 def _ratio_line(results: dict[str, dict[str, TaskResult]]) -> str:
     chatnt = (f"ChatNT reported {CHATNT_RATIO['multitask']}/{CHATNT_RATIO['specialist']} = "
               f"{CHATNT_RATIO['multitask'] / CHATNT_RATIO['specialist']:.2f} ({CHATNT_RATIO['source']})")  # fmt: skip
@@ -266,7 +271,8 @@ def render_report(
              "folders alone. Every number below comes from those runs.", "",
              "How to read it: every system sees the same test examples (same `--tasks`, `--max-per-task`, `--seed`; "
              "class-stratified). seqchat's class tasks are scored by its candidate answers (ChatNT's perplexity "
-             "classifier) with a Platt model fitted on 200 training-split examples per task; its free answers, parsed, "
+             f"classifier) with a Platt model fitted on {_calibration_n(runs)} training-split examples per task; its free "
+             "answers, parsed, "
              "are a second column with their parse rate. An answer that cannot be parsed becomes the training "
              "majority class (regression: the training mean) — never a value derived from the truth. Each test "
              "question is one of the task's held-out templates, picked by a hash of the sequence. Intervals are 95% "
