@@ -463,8 +463,6 @@ def _length_stats(lengths: list[int]) -> dict[str, float]:
 
 
 def _lengths(task: TaskSpec, rows: list[Example]) -> dict[str, Any]:
-    if not task.is_pair:
-        return _length_stats([len(e.residues) for e in rows])
     return {role: _length_stats([len(e.sequences[i]) for e in rows]) for i, role in enumerate(task.roles)}
 
 
@@ -499,7 +497,8 @@ def task_card(task: TaskSpec, built: dict[str, Counter], used: dict[str, set[str
         "counts": {s: len(splits.get(s)) for s in SPLITS},
         "extra_tests": {s: len(v) for s, v in splits.extra.items()},
         "balance": {s: _balance(task, splits.get(s)) for s in SPLITS},
-        "length": {s: _lengths(task, splits.get(s)) for s in SPLITS},
+        "length": {s: _length_stats([len(e.residues) for e in splits.get(s)]) for s in SPLITS},
+        **({"length_by_role": {s: _lengths(task, splits.get(s)) for s in SPLITS}} if task.is_pair else {}),
         "built_records": {s: dict(built.get(s, Counter())) for s in SPLITS},
         "templates": {
             "family": task.templates,
