@@ -42,7 +42,13 @@ PROTEIN_TABLES = ("genomes/derived/yeast_proteins.tsv.gz", "genomes/derived/ecol
 def _test_sequences(modalities: tuple[str, ...]) -> list[str]:
     from seqchat.data.build import task_splits
 
-    return [seq_key(e.residues) for n, t in TASKS.items() if t.modality in modalities for e in task_splits(n).test]
+    # both sequences of a pair task, each by its own modality, and the extra test sets too
+    out = []
+    for n, t in TASKS.items():
+        sp = task_splits(n)
+        for e in [*sp.test, *(x for rows in sp.extra.values() for x in rows)]:
+            out += [seq_key(s) for s, m in zip(e.sequences, t.inputs, strict=True) if m in modalities]
+    return out
 
 
 @cache
