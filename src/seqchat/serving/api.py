@@ -263,11 +263,11 @@ class SeqChat:
             named = referenced_subset(messages, as_named_sequences(sequences))
         else:
             named = as_named_sequences(sequences or [])
-        need = len(task.inputs)
-        if len(named) != need:
+        if len(named) != len(task.inputs):
+            need = f"two sequences ({' and '.join(task.roles)})" if task.is_pair else "one sequence"
             raise SeqChatInputError(
-                f"class probabilities for '{task_name}' need a question about exactly {need} sequence(s)"
-                + (f" ({' and '.join(task.roles)})" if task.is_pair else "") + f"; this one refers to {len(named)}"
+                f"class probabilities for '{task_name}' need a question about exactly {need}; "
+                f"this one refers to {len(named)}"
             )
         inputs: list[Any] = list(named.values())
         if task.is_pair:
