@@ -238,3 +238,21 @@ def test_api_predict_and_chat_probabilities_for_a_pair(bot):  # noqa: F811
                   task="antibody_neutralization")  # fmt: skip
     assert ans.probabilities is not None
     assert ans.probabilities[1] == pytest.approx(float(df.loc["p1", "p_1"]), abs=1e-4)
+
+
+@pytest.mark.integration
+def test_real_pair_splits_match_the_documented_counts():
+    """docs/data.md states these numbers; the rules must keep producing them from the shared data."""
+    from seqchat.data.build import task_splits
+
+    rpi = task_splits("rna_protein_interaction")
+    assert rpi.report.removed["test: pair also in train"] == 92
+    assert (len(rpi.train), len(rpi.valid), len(rpi.test)) == (4574, 596, 954)
+    assert {k: len(v) for k, v in rpi.extra.items()} == {"rpi369": 668, "rpi488": 486, "rpi1807": 1010, "rpi2241": 4268}
+    aan = task_splits("antibody_neutralization")
+    assert (len(aan.train), len(aan.valid), len(aan.test), len(aan.get("test_seen"))) == (22341, 1241, 3301, 795)
+    assert not {e.residues for e in aan.test} & {e.residues for e in aan.train}
+    assert not any("X" in e.residues for e in aan.train + aan.test)
+    sirna = task_splits("sirna_efficacy")
+    assert sum(v for k, v in sirna.report.cleaned.items()) == 128 + 10 + 27
+    assert all(len(e.partner) == 57 and set(e.partner) <= set("ACGUN") for e in sirna.train + sirna.valid + sirna.test)

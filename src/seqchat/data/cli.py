@@ -122,6 +122,9 @@ def format_card(card: dict[str, Any]) -> str:
             f"   {split:5s} n={card['counts'][split]:<6d} records={card['built_records'].get(split, {})} "
             f"balance={card['balance'][split]} length={ln}"
         )
+    for split, by_role in card.get("length_by_role", {}).items():
+        lines.append(f"   {split:5s} lengths by role: " + "; ".join(
+            f"{role} {st.get('min')}-{st.get('max')} (median {st.get('median')})" for role, st in by_role.items()))
     tm = card["templates"]
     lines.append(
         f"   templates {tm['family']}: {tm['questions_train']} train / {tm['questions_test']} test questions, "
