@@ -5,8 +5,8 @@
 
 `model` is a loaded `SeqChatForConditionalGeneration`; `sequences` are residue strings (or `Sequence`s) of
 the task's modality; for a pair task (`task.is_pair`) each item is a pair `(first, second)` in the task's
-`inputs`/`roles` order (e.g. (antibody, antigen)), asked about as `@<role>`; `metas` optional per-sequence metadata some questions need (crispr_on_target:
-{"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
+`inputs`/`roles` order (e.g. (antibody, antigen)), asked about as `@<role>`; `metas` optional per-sequence
+metadata some questions need (crispr_on_target: {"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
 never uses: template `question_index`, or when None the template picked by a hash of the sequence and its
 metadata (`templates.test_question_index`), so the question never follows an example's class or position.
 

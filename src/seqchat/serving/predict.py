@@ -290,6 +290,9 @@ def predict_pairs(
     if not task.is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads one sequence per record: give one FASTA file")
     paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    for p in paths:
+        if not p.is_file():
+            raise SeqChatInputError(f"input file '{p}' does not exist")
     if len(paths) == 1 and paths[0].name.removesuffix(".gz").endswith((".csv", ".tsv")):
         with _open_text(paths[0]) as fh:
             total = max(0, sum(1 for line in fh if line.strip()) - 1)
