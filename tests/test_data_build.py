@@ -69,12 +69,12 @@ def test_record_schema_and_sequence_references(records):
             "cross_modal"} <= kinds
 
 
-def _template_regex(template: str, values: dict[str, str]) -> re.Pattern:
-    """A template as an exact pattern: fills and metadata literal, only the sequence name free."""
+def _template_regex(template: str, values: dict[str, str], roles: tuple[str, ...] = ()) -> re.Pattern:
+    """A template as an exact pattern: fills and metadata literal, only the sequence names (seq, pair roles) free."""
     out, pos = [], 0
     for m in re.finditer(r"\{([a-z_0-9]+)\}", template):
         out.append(re.escape(template[pos : m.start()]))
-        out.append("@[A-Za-z0-9_]+" if m.group(1) == "seq" else re.escape(values[m.group(1)]))
+        out.append("@[A-Za-z0-9_]+" if m.group(1) in ("seq", *roles) else re.escape(values[m.group(1)]))
         pos = m.end()
     out.append(re.escape(template[pos:]))
     return re.compile("^" + "".join(out) + "$")
@@ -93,8 +93,8 @@ def test_no_test_question_template_in_training(records):
             t = get_task(r["task"])
             fam, values = T.family(t.templates), T.fill_values(t, r.get("meta"))
             q = TAG.sub("", r["messages"][1]["content"])
-            test_re = [_template_regex(x, values) for x in fam.questions_test]
-            train_re = [_template_regex(x, values) for x in fam.questions_train]
+            test_re = [_template_regex(x, values, t.roles) for x in fam.questions_test]
+            train_re = [_template_regex(x, values, t.roles) for x in fam.questions_train]
             forbidden, own = (train_re, test_re) if split == "test" else (test_re, train_re)
             assert not any(p.match(q) for p in forbidden), (split, q)
             assert any(p.match(q) for p in own), (split, q)
@@ -103,13 +103,22 @@ def test_no_test_question_template_in_training(records):
 
 
 def test_no_test_sequence_in_training_records(records):
-    test = set()
+    # pair tasks are screened by pair (one sequence may recur in other pairs): see test_data_pairs
+    pair = {n for n, t in TASKS.items() if t.is_pair}
+    test, test_pairs = set(), set()
     for r in records["test"]:
+        keys = [seq_key(s["residues"]) for s in r["sequences"].values()]
+        if r["task"] in pair:
+            test_pairs.add(tuple(keys))
+            continue
         for s in r["sequences"].values():
             k = seq_key(s["residues"])
             test |= {k, reverse_complement(k)} if s["modality"] == "dna" else {k}
     for split in ("train", "valid"):
         for r in records[split]:
+            if r["task"] in pair:
+                assert tuple(seq_key(s["residues"]) for s in r["sequences"].values()) not in test_pairs, r["id"]
+                continue
             for s in r["sequences"].values():
                 assert seq_key(s["residues"]) not in test, r["id"]
 

@@ -15,6 +15,7 @@ import pytest
 
 from seqchat.data import templates as T
 from seqchat.data.build import task_splits
+from seqchat.data.pairs import pair_key
 from seqchat.data.paths import data_dir
 from seqchat.data.sources import reverse_complement, seq_key
 from seqchat.data.tasks import TASK_TYPES, TASKS, get_task
@@ -95,10 +96,11 @@ def _sample_meta(name):
 def test_all_templates_render_and_answers_state_the_target(name):
     t = get_task(name)
     meta = _sample_meta(name)
-    values = {**T.fill_values(t, meta), "seq": "@s"}
+    names = ["s", "s2"] if t.is_pair else ["s"]
+    values = {**T.fill_values(t, meta), **T.seq_values(t, names)}
     for q in T.family(t.templates).questions_train + T.family(t.templates).questions_test:
         text = T.render(q, values)
-        assert "@s" in text and "{" not in text
+        assert all(f"@{n}" in text for n in names) and "{" not in text
     ex = task_splits(name).test[0]
     targets = [ex.target] + ([0, 1] if t.task_type == "binary" else list(t.labels) if t.labels else [])
     for target in targets:
@@ -116,8 +118,10 @@ def test_all_templates_render_and_answers_state_the_target(name):
         assert not (set(cands[0]) | set(cands[1])) & train_answers
     if t.task_type in ("binary", "multiclass"):
         assert set(T.canonical_answers(name, meta)) == set(t.labels)
-    q = T.render_test_question(name, "x", 0, meta)
-    assert "@x" in q and q == T.render(T.family(t.templates).questions_test[0], {**T.fill_values(t, meta), "seq": "@x"})
+    names = ["x", "y"] if t.is_pair else ["x"]
+    q = T.render_test_question(name, names if t.is_pair else "x", 0, meta)
+    assert "@x" in q and q == T.render(T.family(t.templates).questions_test[0], {**T.fill_values(t, meta),
+                                                                                 **T.seq_values(t, names)})
 
 
 # ---------------------------------------------------------------------- counts against the source files
@@ -167,6 +171,13 @@ def _count_source(name: str) -> dict[str, int]:
             n = sum(len(tar.extractfile(m).read().decode().splitlines())
                     for m in tar.getmembers() if m.name.startswith("paper_data2/ontar/") and m.isfile())
         return {"total": n}
+    if t.loader == "aan":
+        return {s: _gz_lines(root / f"multi/aan/{s}.csv.gz") - 1 for s in ("train", "valid", "test", "test_seen")}
+    if t.loader == "rpi":
+        return {s: _gz_lines(root / f"multi/rpi/npinter2_le1000nt_{s}.csv.gz") - 1 for s in ("train", "valid", "test")} | {
+            n.lower(): _gz_lines(root / f"multi/rpi/{n}.csv.gz") - 1 for n in ("RPI369", "RPI488", "RPI1807", "RPI2241")}
+    if t.loader == "sirna":
+        return {s: _gz_lines(root / f"multi/sirna/huesken_{s}.csv.gz") - 1 for s in ("train", "valid", "test")}
     return {}
 
 
@@ -179,6 +190,12 @@ def test_counts_match_the_source_files(name):
         assert sum(rep.source_counts.values()) == src["total"]
     elif src:
         assert rep.source_counts == src
+    if get_task(name).is_pair:
+        # every source record of every split (extra test sets included) is kept or removed for a stated reason
+        for split, n in rep.source_counts.items():
+            removed = sum(v for k, v in rep.removed.items() if k.startswith(f"{split}: "))
+            assert len(sp.get(split)) + removed == n, split
+        return
     # every source record is accounted for: kept in a split or removed for a stated reason
     train_like = sum(v for k, v in rep.source_counts.items() if k != "test")
     removed = sum(v for k, v in rep.removed.items() if not k.startswith("test"))
@@ -191,11 +208,12 @@ def test_counts_match_the_source_files(name):
 
 def test_no_test_sequence_of_any_task_in_any_training_split():
     test_keys = set()
-    for n in BUILTIN:
+    single = [n for n in BUILTIN if not TASKS[n].is_pair]
+    for n in single:
         for e in task_splits(n).test:
             k = seq_key(e.residues)
             test_keys |= {k, reverse_complement(k)} if TASKS[n].modality == "dna" else {k}
-    for n in BUILTIN:
+    for n in single:
         for split in ("train", "valid"):
             leaked = [e for e in task_splits(n).get(split) if seq_key(e.residues) in test_keys]
             assert not leaked, f"{n} {split}: {len(leaked)} test sequences"
@@ -233,3 +251,13 @@ def test_data_dir_errors_clearly(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQCHAT_DATA_DIR", str(tmp_path))
     with pytest.raises(SeqChatInputError, match="DATA.md"):
         data_dir()
+
+
+def test_no_test_pair_of_a_pair_task_in_its_training_splits():
+    # pair tasks: one sequence may recur (antigens in AAN, proteins in RPI: stated in their split rules), a pair may not
+    for n in [n for n in BUILTIN if TASKS[n].is_pair]:
+        sp = task_splits(n)
+        held_out = {pair_key(e) for s in ("test", *sp.extra) for e in sp.get(s)}
+        for split in ("train", "valid"):
+            assert not {pair_key(e) for e in sp.get(split)} & held_out, (n, split)
+        assert not {pair_key(e) for e in sp.train} & {pair_key(e) for e in sp.valid}

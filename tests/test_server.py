@@ -138,6 +138,22 @@ def test_predict_endpoint(client, bot):  # noqa: F811
     assert r.status_code == 400 and "no sequences" in r.json()["error"]
 
 
+def test_predict_endpoint_takes_pairs_for_a_pair_task(client, bot):  # noqa: F811
+    pairs = {"p1": {"rna": "GGCUAGCUAGGCAUCGAUCG", "protein": PROT}, "p2": {"rna": "ACGUACGUUUAGC", "protein": PROT[:30]}}
+    r = client.post("/v1/predict", json={"task": "rna_protein_interaction", "pairs": pairs})
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert [row["id"] for row in rows] == ["p1", "p2"]
+    df = bot.predict("rna_protein_interaction", {k: (v["rna"], v["protein"]) for k, v in pairs.items()})
+    assert [row["p_1"] for row in rows] == pytest.approx(list(df.p_1), abs=1e-6)
+    r = client.post("/v1/predict", json={"task": "rna_protein_interaction", "sequences": {"a": "ACGU"}})
+    assert r.status_code == 400 and "send them as 'pairs'" in r.json()["error"]
+    r = client.post("/v1/predict", json={"task": "rna_protein_interaction", "pairs": {"p": {"rna": "ACGU"}}})
+    assert r.status_code == 400 and "'p' has no protein sequence" in r.json()["error"]
+    tasks = {t["name"]: t for t in client.get("/v1/tasks").json()}
+    assert tasks["rna_protein_interaction"]["roles"] == ["rna", "protein"]
+
+
 def test_concurrent_requests_all_succeed_and_match_sequential(client, bot):  # noqa: F811
     questions = [f"Question {i}: is @lacZ_upstream a promoter?" for i in range(6)]
     results: dict[int, dict] = {}

@@ -4,8 +4,9 @@
                  batch_size=8, max_new_tokens=48, calibrator=None, system_prompt=None) -> list[TaskPrediction]
 
 `model` is a loaded `SeqChatForConditionalGeneration`; `sequences` are residue strings (or `Sequence`s) of
-the task's modality; `metas` optional per-sequence metadata some questions need (crispr_on_target:
-{"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
+the task's modality; for a pair task (`task.is_pair`) each item is a pair `(first, second)` in the task's
+`inputs`/`roles` order (e.g. (antibody, antigen)), asked about as `@<role>`; `metas` optional per-sequence
+metadata some questions need (crispr_on_target: {"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
 never uses: template `question_index`, or when None the template picked by a hash of the sequence and its
 metadata (`templates.test_question_index`), so the question never follows an example's class or position.
 
@@ -54,6 +55,8 @@ SEQ_NAME = "seq"
 MODES = ("auto", "score", "generate")
 # the per-candidate logit of ChatNT's confidence; a saved calibrator was fitted on this
 CANDIDATE_LOGIT = "inverse_perplexity"
+# one input of a task: a sequence, or for a pair task its two sequences in role order
+TaskInput = str | Seq | tuple[str | Seq, str | Seq]
 
 
 @dataclass
@@ -66,8 +69,22 @@ class TaskPrediction:
     parse_failed: bool = False
 
 
-def _residues(s: str | Seq) -> str:
+def _residues(s: TaskInput) -> str:
+    # a pair's residues joined: a key for the question hash and a length for batching
+    if isinstance(s, (tuple, list)):
+        return "\0".join(_residues(x) for x in s)
     return s.residues if isinstance(s, Seq) else s
+
+
+def _named_inputs(task: TaskSpec, item: Any) -> dict[str, Seq]:
+    """The sequences one prompt is about, by the name the question uses: `seq`, or the roles of a pair task."""
+    if not task.is_pair:
+        return {SEQ_NAME: make_sequence(_residues(item), task.modality, SEQ_NAME)}
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise SeqChatInputError(
+            f"task '{task.name}' reads pairs of sequences ({' and '.join(task.roles)}); give each input as a pair"
+        )
+    return {r: make_sequence(_residues(x), m, r) for r, m, x in zip(task.roles, task.inputs, item, strict=True)}
 
 
 def _meta(metas: Sequence[Mapping[str, str] | None] | None, i: int) -> dict[str, str]:
@@ -76,7 +93,7 @@ def _meta(metas: Sequence[Mapping[str, str] | None] | None, i: int) -> dict[str,
 
 def question_indices(
     task_name: str,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     metas: Sequence[Mapping[str, str] | None] | None = None,
     question_index: int | None = None,
 ) -> list[int]:
@@ -89,7 +106,7 @@ def question_indices(
     ]
 
 
-def _batches(sequences: Sequence[str | Seq], questions: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+def _batches(sequences: Sequence[TaskInput], questions: Sequence[int], batch_size: int) -> Iterator[list[int]]:
     """Index batches of one question and similar length (shared prompt prefix, less padding), longest first."""
     order = sorted(range(len(sequences)), key=lambda i: (questions[i], -len(_residues(sequences[i]))))
     batch: list[int] = []
@@ -104,7 +121,7 @@ def _batches(sequences: Sequence[str | Seq], questions: Sequence[int], batch_siz
 
 def _prompts(
     task: TaskSpec,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     idx: list[int],
     metas: Sequence[Mapping[str, str] | None] | None,
     questions: Sequence[int],
@@ -113,16 +130,17 @@ def _prompts(
     convs, seqs = [], []
     system = T.system_prompt() if system_prompt is None else system_prompt
     for i in idx:
-        q = T.render_test_question(task.name, SEQ_NAME, questions[i], _meta(metas, i))
+        named = _named_inputs(task, sequences[i])
+        q = T.render_test_question(task.name, list(named), questions[i], _meta(metas, i))
         convs.append(([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": q}])
-        seqs.append({SEQ_NAME: make_sequence(_residues(sequences[i]), task.modality, SEQ_NAME)})
+        seqs.append(named)
     return convs, seqs
 
 
 def _run_batches(
     model: Any,
     task: TaskSpec,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     metas: Sequence[Mapping[str, str] | None] | None,
     question_index: int | None,
     batch_size: int,
@@ -147,7 +165,7 @@ def _run_batches(
 def candidate_scores(
     model: Any,
     task_name: str,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     *,
     metas: Sequence[Mapping[str, str] | None] | None = None,
     question_index: int | None = None,
@@ -175,7 +193,7 @@ def _binary_probability(scores: np.ndarray, positive: np.ndarray, calibrator: Pl
 def confidence(
     model: Any,
     task_name: str,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     *,
     metas: Sequence[Mapping[str, str] | None] | None = None,
     question_index: int | None = None,
@@ -197,7 +215,7 @@ def confidence(
 
 
 def _score_multiclass(
-    model: Any, task: TaskSpec, sequences: Sequence[str | Seq], metas: Any, question_index: int | None,
+    model: Any, task: TaskSpec, sequences: Sequence[TaskInput], metas: Any, question_index: int | None,
     batch_size: int, system_prompt: str | None,
 ) -> np.ndarray:  # fmt: skip
     keys = list(task.labels)
@@ -214,7 +232,7 @@ def _score_multiclass(
 def class_features(
     model: Any,
     task_name: str,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     *,
     metas: Sequence[Mapping[str, str] | None] | None = None,
     question_index: int | None = None,
@@ -273,7 +291,7 @@ def predictions_from_probabilities(
 def predict_task(
     model: Any,
     task_name: str,
-    sequences: Sequence[str | Seq],
+    sequences: Sequence[TaskInput],
     *,
     metas: Sequence[Mapping[str, str] | None] | None = None,
     mode: str = "auto",

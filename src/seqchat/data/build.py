@@ -16,12 +16,13 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from seqchat.data import templates as T
+from seqchat.data.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.data.paths import data_dir
 from seqchat.data.sources import LOADERS, Example, TaskSplits, resolve_splits, seq_key, test_keys
 from seqchat.data.tasks import TASKS, TaskSpec, get_task
@@ -31,6 +32,15 @@ SPLITS = ("train", "valid", "test")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _SINGLE_NAMES = ("seq", "seq1", "query", "x", "myseq", "input", "s1", "dna1", "sample")
 _PAIR_NAMES = (("a", "b", "c"), ("seq1", "seq2", "seq3"), ("x", "y", "z"), ("s1", "s2", "s3"), ("first", "second", "third"))
+# names a user might give the two sequences of a pair task, by role (the role itself is always one of them)
+_ROLE_NAMES = {
+    "antibody": ("ab", "mab", "bnab", "Ab1", "fv"),
+    "antigen": ("env", "gp160", "Env", "virus", "strain"),
+    "rna": ("ncrna", "transcript", "lnc1", "r1", "my_rna"),
+    "protein": ("rbp", "prot", "p1", "binder", "my_protein"),
+    "sirna": ("guide", "si1", "oligo", "siRNA", "antisense"),
+    "target": ("mrna", "site", "window", "tgt", "transcript"),
+}
 
 
 # ------------------------------------------------------------------------------------------ split access
@@ -39,7 +49,7 @@ _PAIR_NAMES = (("a", "b", "c"), ("seq1", "seq2", "seq3"), ("x", "y", "z"), ("s1"
 @cache
 def _raw(task_name: str, root: str) -> dict[str, list[Example]]:
     spec = get_task(task_name)
-    return LOADERS[spec.loader](Path(root), **spec.loader_args)
+    return {**LOADERS, **PAIR_LOADERS}[spec.loader](Path(root), **spec.loader_args)
 
 
 def _scope(spec: TaskSpec) -> str:
@@ -53,22 +63,33 @@ def _root_for(spec: TaskSpec) -> str:
 
 @cache
 def global_test_keys(scope: str = "builtin") -> frozenset[str]:
-    """Keys of every test sequence of every registered task of a scope (DNA on both strands)."""
+    """Keys of every test sequence of every registered single-sequence task of a scope (DNA on both strands)."""
     keys: set[str] = set()
     for name, spec in TASKS.items():
-        if _scope(spec) == scope:
+        if _scope(spec) == scope and not spec.is_pair:
             keys |= test_keys(_raw(name, _root_for(spec))["test"], spec.modality)
     return frozenset(keys)
 
 
 @cache
-def task_splits(task_name: str) -> TaskSplits:
-    """The full train/valid/test examples of a task after all split rules (cached per process)."""
+def global_test_pairs() -> frozenset[tuple[str, str]]:
+    """Pair keys of every test pair of every registered pair task (screened out of other pair tasks' training)."""
+    return frozenset(
+        k for name, spec in TASKS.items() if spec.is_pair for k in pair_test_keys(task_splits(name, screen=False).test)
+    )
+
+
+@cache
+def task_splits(task_name: str, screen: bool = True) -> TaskSplits:
+    """The full train/valid/test examples of a task after all split rules (cached per process).
+
+    Pair tasks follow the pair rules (`seqchat.data.pairs`); `screen=False` skips their screening against other
+    pair tasks' test pairs (used to collect those pairs)."""
     spec = get_task(task_name)
-    raw = {
-        k: [Example(e.residues, e.target, dict(e.meta), e.source_id) for e in v]
-        for k, v in _raw(task_name, _root_for(spec)).items()
-    }
+    raw = {k: [replace(e, meta=dict(e.meta)) for e in v] for k, v in _raw(task_name, _root_for(spec)).items()}
+    if spec.is_pair:
+        other = set(global_test_pairs()) if screen else set()
+        return resolve_pair_splits(raw, spec.inputs, spec.loader, other_test_pairs=other)
     return resolve_splits(raw, spec.modality, salt=task_name, other_test_keys=set(global_test_keys(_scope(spec))))
 
 
@@ -115,9 +136,9 @@ class Conversation:
     template_ids: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add_seq(self, name: str, ex: Example, modality: str) -> str:
-        """Attach a named sequence and return its reference text."""
-        self.sequences[name] = {"residues": ex.residues, "modality": modality}
+    def add_seq(self, name: str, ex: Example | str, modality: str) -> str:
+        """Attach a named sequence (an example's first sequence, or residues) and return its reference text."""
+        self.sequences[name] = {"residues": ex if isinstance(ex, str) else ex.residues, "modality": modality}
         return T.seq_ref(name)
 
     def say(self, role: str, content: str) -> None:
@@ -147,7 +168,15 @@ def _single_name(rng: random.Random, ex: Example) -> str:
     return rng.choice(_SINGLE_NAMES)
 
 
-def _qa(task: TaskSpec, ex: Example, name: str, split: str, rng: random.Random) -> tuple[str, str, list[str]]:
+def _pair_names(rng: random.Random, task: TaskSpec) -> list[str]:
+    if rng.random() < 0.5:
+        return list(rng.choice(_PAIR_NAMES)[:2])
+    return [rng.choice((role, *_ROLE_NAMES.get(role, ()))) for role in task.roles]
+
+
+def _qa(
+    task: TaskSpec, ex: Example, name: str | list[str], split: str, rng: random.Random
+) -> tuple[str, str, list[str]]:
     q, qi = T.render_question(task, name, split, rng, ex.meta)
     a, ai = T.render_answer(task, ex.target, rng, ex.meta)
     qset = "test" if split == "test" else "train"
@@ -161,11 +190,12 @@ def _start(cfg: BuildConfig, conv: Conversation) -> Conversation:
 
 
 def single_record(task: TaskSpec, ex: Example, split: str, rng: random.Random, cfg: BuildConfig) -> Conversation:
-    """One question about one sequence, one answer."""
+    """One question about one sequence (both sequences of a pair task), one answer."""
     conv = _start(cfg, Conversation(task.name, split, "single", task.task_type, extra={"meta": ex.meta}))
-    name = _single_name(rng, ex)
-    conv.add_seq(name, ex, task.modality)
-    q, a, tids = _qa(task, ex, name, split, rng)
+    names: str | list[str] = _pair_names(rng, task) if task.is_pair else _single_name(rng, ex)
+    for n, residues, modality in zip([names] if isinstance(names, str) else names, ex.sequences, task.inputs, strict=True):
+        conv.add_seq(n, residues, modality)
+    q, a, tids = _qa(task, ex, names, split, rng)
     if split != "test" and rng.random() < cfg.tag_fraction:
         q = f"{T.task_tag(task)} {q}"
         tids.append("tag")
@@ -343,7 +373,8 @@ def task_records(task: TaskSpec, split: str, cfg: BuildConfig) -> list[Conversat
     pool = load_split(task.name, split, cfg.max_per_split, cfg.seed)
     rng = _rng(cfg, task.name, split)
     out = [single_record(task, ex, split, rng, cfg) for ex in pool]
-    if not cfg.multi or len(pool) < 3:
+    # comparisons, rankings and follow-ups are about one sequence at a time: not built for pair tasks
+    if not cfg.multi or len(pool) < 3 or task.is_pair:
         return out
     plans = [(compare_record, cfg.compare_fraction), (follow_up_record, cfg.follow_up_fraction)]
     if task.task_type == "regression":
@@ -361,6 +392,8 @@ def multi_task_records(names: list[str], split: str, cfg: BuildConfig) -> list[C
     index: dict[str, list[tuple[TaskSpec, Example]]] = defaultdict(list)
     for name in names:
         spec = get_task(name)
+        if spec.is_pair:
+            continue
         for ex in task_splits(name).get(split):
             index[seq_key(ex.residues)].append((spec, ex))
     rng = _rng(cfg, "multi_task", split)
@@ -398,8 +431,9 @@ def multi_task_records(names: list[str], split: str, cfg: BuildConfig) -> list[C
 
 def cross_modal_records(names: list[str], split: str, cfg: BuildConfig) -> list[Conversation]:
     """Two-question turns pairing a nucleotide task with a protein task."""
-    nuc = [n for n in names if get_task(n).modality != "protein" and get_task(n).task_type != "free_text"]
-    prot = [n for n in names if get_task(n).modality == "protein" and get_task(n).task_type != "free_text"]
+    single = [n for n in names if not get_task(n).is_pair and get_task(n).task_type != "free_text"]
+    nuc = [n for n in single if get_task(n).modality != "protein"]
+    prot = [n for n in single if get_task(n).modality == "protein"]
     if not nuc or not prot:
         return []
     rng = _rng(cfg, "cross_modal", split)
@@ -426,6 +460,10 @@ def _length_stats(lengths: list[int]) -> dict[str, float]:
     s = sorted(lengths)
     pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
     return {"min": s[0], "p5": pick(0.05), "median": pick(0.5), "mean": round(statistics.fmean(s), 1), "p95": pick(0.95), "max": s[-1]}
+
+
+def _lengths(task: TaskSpec, rows: list[Example]) -> dict[str, Any]:
+    return {role: _length_stats([len(e.sequences[i]) for e in rows]) for i, role in enumerate(task.roles)}
 
 
 def _balance(task: TaskSpec, rows: list[Example]) -> dict[str, Any]:
@@ -455,9 +493,12 @@ def task_card(task: TaskSpec, built: dict[str, Counter], used: dict[str, set[str
         "train_from": splits.report.train_from,
         "valid_from": splits.report.valid_from,
         "removed": splits.report.removed,
+        "cleaned": splits.report.cleaned,
         "counts": {s: len(splits.get(s)) for s in SPLITS},
+        "extra_tests": {s: len(v) for s, v in splits.extra.items()},
         "balance": {s: _balance(task, splits.get(s)) for s in SPLITS},
         "length": {s: _length_stats([len(e.residues) for e in splits.get(s)]) for s in SPLITS},
+        **({"length_by_role": {s: _lengths(task, splits.get(s)) for s in SPLITS}} if task.is_pair else {}),
         "built_records": {s: dict(built.get(s, Counter())) for s in SPLITS},
         "templates": {
             "family": task.templates,

@@ -112,12 +112,19 @@ def format_card(card: dict[str, Any]) -> str:
     lines.append(f"   source files {card['source_counts']} -> train from {card['train_from']}, valid from {card['valid_from']}")
     if card["removed"]:
         lines.append(f"   removed {card['removed']}")
+    if card.get("cleaned"):
+        lines.append(f"   cleaned {card['cleaned']}")
+    if card.get("extra_tests"):
+        lines.append(f"   extra test sets {card['extra_tests']}")
     for split in ("train", "valid", "test"):
         ln = card["length"].get(split, {})
         lines.append(
             f"   {split:5s} n={card['counts'][split]:<6d} records={card['built_records'].get(split, {})} "
             f"balance={card['balance'][split]} length={ln}"
         )
+    for split, by_role in card.get("length_by_role", {}).items():
+        lines.append(f"   {split:5s} lengths by role: " + "; ".join(
+            f"{role} {st.get('min')}-{st.get('max')} (median {st.get('median')})" for role, st in by_role.items()))
     tm = card["templates"]
     lines.append(
         f"   templates {tm['family']}: {tm['questions_train']} train / {tm['questions_test']} test questions, "
@@ -153,11 +160,13 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from seqchat.data.tasks import TASKS
 
     if args.json:
-        print(json.dumps({n: {"group": t.group, "type": t.task_type, "inputs": t.inputs, "metrics": t.metrics}
-                          for n, t in TASKS.items()}, indent=1))
+        print(json.dumps({n: {"group": t.group, "type": t.task_type, "inputs": t.inputs, "roles": t.roles,
+                              "metrics": t.metrics} for n, t in TASKS.items()}, indent=1))
         return 0
     for n, t in TASKS.items():
-        print(f"{n:34s} {t.task_type:10s} {t.modality:8s} {t.metric:9s} {t.title}")
+        # a pair task shows its inputs as role:modality (the column names `seqchat predict --pairs` reads)
+        inputs = "+".join(f"{r}:{m}" for r, m in zip(t.roles, t.inputs, strict=True)) if t.is_pair else t.modality
+        print(f"{n:34s} {t.task_type:10s} {inputs:8s} {t.metric:9s} {t.title}")
     return 0
 
 

@@ -42,7 +42,13 @@ PROTEIN_TABLES = ("genomes/derived/yeast_proteins.tsv.gz", "genomes/derived/ecol
 def _test_sequences(modalities: tuple[str, ...]) -> list[str]:
     from seqchat.data.build import task_splits
 
-    return [seq_key(e.residues) for n, t in TASKS.items() if t.modality in modalities for e in task_splits(n).test]
+    # both sequences of a pair task, each by its own modality, and the extra test sets too
+    out = []
+    for n, t in TASKS.items():
+        sp = task_splits(n)
+        for e in [*sp.test, *(x for rows in sp.extra.values() for x in rows)]:
+            out += [seq_key(s) for s, m in zip(e.sequences, t.inputs, strict=True) if m in modalities]
+    return out
 
 
 @cache
@@ -155,13 +161,15 @@ def rna_sequences(max_n: int | None = None, seed: int = 0) -> Iterator[Sequence]
     """RNA from the training and valid splits of the RNA tasks (test splits never included)."""
     from seqchat.data.build import task_splits
 
+    # pair tasks share single sequences across splits (only pairs are held out), so screen by sequence
+    banned = set(_test_sequences(("rna",)))
     seen: set[str] = set()
     out = []
     for name, t in TASKS.items():
         if t.modality == "rna":
             for split in ("train", "valid"):
                 for i, e in enumerate(task_splits(name).get(split)):
-                    if e.residues not in seen:
+                    if e.residues not in seen and seq_key(e.residues) not in banned:
                         seen.add(e.residues)
                         out.append(Sequence(f"{name}_{split}_{i}", e.residues, "rna"))
     random.Random(seed).shuffle(out)

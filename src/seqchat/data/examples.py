@@ -34,7 +34,8 @@ def _show(conv: Conversation, title: str) -> list[str]:
 
 
 def write_examples(out: str | Path, seed: int = 0) -> int:
-    """Three conversations per task (train single, test single, a multi-sequence or multi-turn one)."""
+    """Three conversations per task (train single, test single, a multi-sequence or multi-turn one; pair tasks:
+    two training pairs and a test pair)."""
     cfg = BuildConfig(seed=seed, tag_fraction=0.3)
     lines = [
         "# Instruction data examples",
@@ -54,6 +55,10 @@ def write_examples(out: str | Path, seed: int = 0) -> int:
         lines += [f"## {name}", "", f"{task.title}. Type {task.task_type}; metric {', '.join(task.metrics)}.", ""]
         lines += _show(single_record(task, train[0], "train", rng, cfg), "Training example")
         lines += _show(single_record(task, test[0], "test", rng, cfg), "Test example")
+        if task.is_pair:  # already two sequences in one question: a second training pair instead
+            lines += _show(single_record(task, train[1], "train", rng, cfg), "Training example (another pair)")
+            n += 3
+            continue
         multi = None
         for make in (rank_record, compare_record, follow_up_record) if task.task_type == "regression" else (
             compare_record, follow_up_record

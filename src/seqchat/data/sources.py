@@ -33,12 +33,22 @@ _COMPLEMENT = str.maketrans("ACGTUN", "TGCAAN")
 
 @dataclass
 class Example:
-    """One labelled input: residues (normalised for its modality), target, metadata and a source id."""
+    """One labelled input: residues (normalised for its modality), target, metadata and a source id.
+
+    A pair task's example holds its second sequence in `partner` (modality `task.inputs[1]`, role `task.roles[1]`);
+    `residues` is always the first (`task.inputs[0]`). Single-sequence tasks leave `partner` empty.
+    """
 
     residues: str
     target: Any
     meta: dict[str, str] = field(default_factory=dict)
     source_id: str = ""
+    partner: str = ""
+
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        """Every input sequence in the task's `inputs` order: one, or two for a pair task."""
+        return (self.residues, self.partner) if self.partner else (self.residues,)
 
 
 def reverse_complement(dna: str) -> str:
@@ -290,6 +300,8 @@ class SplitReport:
     train_from: str = "train"
     valid_from: str = ""
     removed: dict[str, int] = field(default_factory=dict)
+    # examples kept but edited by a cleaning rule, by rule (pair tasks)
+    cleaned: dict[str, int] = field(default_factory=dict)
 
     def add(self, reason: str, n: int) -> None:
         """Count n removed examples under a reason."""
@@ -305,11 +317,16 @@ class TaskSplits:
     valid: list[Example]
     test: list[Example]
     report: SplitReport
+    # further test sets of the source (e.g. AAN test_seen, the PDB RPI sets): evaluated, never trained on
+    extra: dict[str, list[Example]] = field(default_factory=dict)
 
     def get(self, split: str) -> list[Example]:
-        """The examples of one split by name."""
+        """The examples of one split (or extra test set) by name."""
+        if split in self.extra:
+            return self.extra[split]
         if split not in ("train", "valid", "test"):
-            raise SeqChatInputError(f"unknown split '{split}': use train, valid or test")
+            known = ", ".join(("train", "valid", "test", *self.extra))
+            raise SeqChatInputError(f"unknown split '{split}': use {known}")
         return getattr(self, split)
 
 

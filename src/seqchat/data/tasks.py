@@ -55,11 +55,18 @@ class TaskSpec:
     tag_kind: str = "Classification"
     # metadata fields that must agree between sequences compared in one question (e.g. the cell line)
     group_by: tuple[str, ...] = ()
+    # pair tasks: the name of each input sequence (`inputs` order); question placeholders and predict columns
+    roles: tuple[str, ...] = ()
 
     @property
     def modality(self) -> str:
-        """The modality of the (single) input sequence."""
+        """The modality of the (first) input sequence."""
         return self.inputs[0]
+
+    @property
+    def is_pair(self) -> bool:
+        """True for a task whose answer depends on two sequences together (`Example.partner` holds the second)."""
+        return len(self.inputs) == 2
 
     @property
     def metric(self) -> str:
@@ -85,6 +92,8 @@ def _add(spec: TaskSpec) -> None:
         raise ValueError(f"duplicate task {spec.name}")
     if spec.task_type not in TASK_TYPES:
         raise ValueError(f"task {spec.name}: bad type {spec.task_type}")
+    if len(spec.inputs) not in (1, 2) or (spec.is_pair and len(set(spec.roles)) != 2):
+        raise ValueError(f"task {spec.name}: one input, or two inputs with two distinct roles")
     TASKS[spec.name] = spec
 
 
@@ -659,6 +668,105 @@ _add(
             "'novel_ec' when an EC number of the gene never occurs in training (Test-Set-II), else 'seen_ec'."
         ),
         tag_kind="Classification",
+    )
+)
+
+# ------------------------------------------------------------------- multi-molecule interactions (pairs)
+RULE_PAIRS = (
+    "Pair leakage rule: a held-out pair whose two sequences both occur together in train (same roles) is "
+    "removed from the held-out split (valid, test, extra test sets), a valid pair also in test is removed from "
+    "valid, and a train/valid pair that is a test pair of another registered pair task is removed. Single "
+    "sequences may recur across splits in other pairs. Within a split, repeated pairs are kept once; a pair "
+    "with two different labels is dropped. "
+)
+_AAN = "DeepAAI (Zhang et al. 2022; LANL CATNAP pairs), github enai4bio/DeepAAI processing/hiv_cls/dataset_hiv_cls.xlsx"
+_add(
+    TaskSpec(
+        name="antibody_neutralization",
+        group="multi-molecule interactions",
+        title="HIV-1 antibody-antigen neutralization (antibody Fv + Env, DeepAAI/CATNAP)",
+        inputs=("protein", "protein"),
+        roles=("antibody", "antigen"),
+        task_type="binary",
+        templates="antibody_neutralization",
+        loader="aan",
+        loader_args={},
+        metrics=("mcc", "f1", "accuracy"),
+        split_rule=(
+            "DeepAAI's own seed-0 split (train_seen / valid_seen / test_unseen, Biology-Instructions' "
+            "22,359/1,242/3,301): test antibodies never occur in training; test antigens all do (only 940 exist). "
+            "test_seen (antibodies seen in training) is an extra test set. " + RULE_PAIRS
+        ),
+        source=_AAN,
+        licence="AGPL-3.0",
+        labels={0: "not neutralizing", 1: "neutralizing"},
+        label_note=(
+            "label 1 = the antibody neutralizes the virus carrying this Env (CATNAP IC50 below DeepAAI's cut-off). "
+            "The antibody is its heavy-chain variable region followed directly by the light-chain one."
+        ),
+        fills={"positive_np": "neutralizing"},
+    )
+)
+_add(
+    TaskSpec(
+        name="rna_protein_interaction",
+        group="multi-molecule interactions",
+        title="ncRNA-protein interaction (NPInter v2.0, RNAs up to 1000 nt)",
+        inputs=("rna", "protein"),
+        roles=("rna", "protein"),
+        task_type="binary",
+        templates="rna_protein_interaction",
+        loader="rpi",
+        loader_args={},
+        metrics=("mcc", "f1", "accuracy"),
+        split_rule=(
+            "No published split: by RNA id, int(sha1(rna_id), 16) % 100 < 72 train, < 80 valid, else test "
+            "(Biology-Instructions' 72/8/20). Proteins are shared across splits (449 proteins; every test protein "
+            "occurs in train): allowed, since the split tests unseen RNAs. The PDB-derived RPI369, RPI488, RPI1807 "
+            "and RPI2241 sets are extra test sets. " + RULE_PAIRS
+        ),
+        source=(
+            "NPInter v2.0 pair list and proteins via RPITER (Cheng et al. 2019), github Pengeace/RPITER; RNA "
+            "sequences from github JianjunTan-Beijing/RPI-EDLCN NPInter_rna_seq.fa"
+        ),
+        licence="RPITER MIT; RNA FASTA no licence stated",
+        labels={0: "not interacting", 1: "interacting"},
+        label_note=(
+            "label 1 = an NPInter v2.0 interacting pair, 0 = a sampled non-pair (each split 50% positive). Only the "
+            "6,432 of BI's 20,824 pairs whose RNA (<= 1000 nt) has a sequence: a length-biased subset."
+        ),
+        fills={"positive_np": "interacting"},
+    )
+)
+_add(
+    TaskSpec(
+        name="sirna_efficacy",
+        group="multi-molecule interactions",
+        title="siRNA knock-down efficacy from the guide strand and its 57-nt target window (Huesken 2005)",
+        inputs=("rna", "rna"),
+        roles=("sirna", "target"),
+        task_type="regression",
+        templates="sirna_efficacy",
+        loader="sirna",
+        loader_args={},
+        metrics=("pearson", "spearman", "r2"),
+        split_rule=(
+            "No published split: rows whose mRNA windows share a 19-mer form a group (117 target regions); "
+            "groups ordered by SHA-1 of their smallest siRNA fill test to >= 10% of rows, then valid, rest train; "
+            "no siRNA and no 19-mer of target context is shared between splits. " + RULE_PAIRS
+        ),
+        source="Huesken et al. 2005 (2,361 siRNAs) as packaged by OligoFormer, github lulab/OligoFormer data/unnorm/Hu.csv",
+        licence="research use only, do not redistribute (OligoFormer repository licence says nothing about the data)",
+        unit="normalised inhibitory activity (Huesken 2005; higher = stronger knock-down)",
+        value_range=(0.0, 1.4),
+        decimals=2,
+        label_note=(
+            "`inhibition` column as in the source (0-1.341, mean 0.69). A substitute for Biology-Instructions' SAIS "
+            "2020 set (not obtainable): never compare the numbers as if equal. The guide is the antisense strand; "
+            "its reverse complement sits at positions 20-38 of the window."
+        ),
+        fills={"quantity": "knock-down efficacy"},
+        tag_kind="Regression",
     )
 )
 

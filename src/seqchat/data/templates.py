@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -123,13 +124,26 @@ def seq_ref(name: str) -> str:
     return f"@{name}"
 
 
+def seq_values(task: TaskSpec, seq_names: str | Sequence[str]) -> dict[str, str]:
+    """Placeholder values that refer to the input sequences: `{seq}`, or one per role for a pair task."""
+    names = [seq_names] if isinstance(seq_names, str) else list(seq_names)
+    if not task.is_pair:
+        return {"seq": seq_ref(names[0])}
+    if len(names) != len(task.roles):
+        raise SeqChatInputError(
+            f"task '{task.name}' asks about two sequences ({' and '.join(task.roles)}); {len(names)} given"
+        )
+    return {role: seq_ref(n) for role, n in zip(task.roles, names, strict=True)}
+
+
 def render_question(
-    task: TaskSpec, seq_name: str, split: str, rng: random.Random, meta: dict[str, str] | None = None
+    task: TaskSpec, seq_name: str | Sequence[str], split: str, rng: random.Random, meta: dict[str, str] | None = None
 ) -> tuple[str, int]:
-    """A random question for one sequence from the split's template set; returns (text, template index)."""
+    """A random question about one sequence (a pair task: its two, in role order) from the split's template set;
+    returns (text, template index)."""
     temps = question_templates(task, split)
     i = rng.randrange(len(temps))
-    return render(temps[i], {**fill_values(task, meta), "seq": seq_ref(seq_name)}), i
+    return render(temps[i], {**fill_values(task, meta), **seq_values(task, seq_name)}), i
 
 
 def render_answer(task: TaskSpec, target: Any, rng: random.Random, meta: dict[str, str] | None = None) -> tuple[str, int]:
@@ -142,11 +156,11 @@ def render_answer(task: TaskSpec, target: Any, rng: random.Random, meta: dict[st
 
 
 def render_test_question(task_name: str, seq_names: str | list[str], index: int = 0, meta: dict[str, str] | None = None) -> str:
-    """The index-th test question of a task about a sequence name (evaluation uses these, never training ones)."""
+    """The index-th test question of a task about a sequence name, or a pair task's two names in role order
+    (evaluation uses these, never training ones)."""
     task = get_task(task_name)
-    name = seq_names if isinstance(seq_names, str) else seq_names[0]
     temps = question_templates(task, "test")
-    return render(temps[index % len(temps)], {**fill_values(task, meta), "seq": seq_ref(name)})
+    return render(temps[index % len(temps)], {**fill_values(task, meta), **seq_values(task, seq_names)})
 
 
 def test_question_index(task_name: str, key: str) -> int:

@@ -263,13 +263,23 @@ class SeqChat:
             named = referenced_subset(messages, as_named_sequences(sequences))
         else:
             named = as_named_sequences(sequences or [])
-        if len(named) != 1:
+        if len(named) != len(task.inputs):
+            need = f"two sequences ({' and '.join(task.roles)})" if task.is_pair else "one sequence"
             raise SeqChatInputError(
-                f"class probabilities for '{task_name}' need a question about exactly one sequence; "
+                f"class probabilities for '{task_name}' need a question about exactly {need}; "
                 f"this one refers to {len(named)}"
             )
+        inputs: list[Any] = list(named.values())
+        if task.is_pair:
+            # a sequence named after a role, or the only one of a role's modality, takes that role; else given order
+            rest = list(named.values())
+            pair = [named.get(r) or next((x for x in rest if x.modality == m and
+                                          sum(y.modality == m for y in rest) == 1), None)
+                    for r, m in zip(task.roles, task.inputs, strict=True)]  # fmt: skip
+            left = [x for x in rest if x not in pair]
+            inputs = [tuple(x if x is not None else left.pop(0) for x in pair)]
         probs = predict_task(
-            self.model, task_name, list(named.values()), mode="score", question_index=None,
+            self.model, task_name, inputs, mode="score", question_index=None,
             calibrator=self.calibrators.get(task_name),
         )[0].probabilities  # fmt: skip
         stated = parse_prediction(task_name, text)

@@ -1,5 +1,9 @@
 """`seqchat predict`: one task over every record of a FASTA file, streamed to a CSV that a rerun resumes.
 
+A pair task (two sequences, one answer: `antibody_neutralization`, `rna_protein_interaction`,
+`sirna_efficacy`) reads a CSV/TSV with the columns `id` and the task's two roles (e.g. `id,antibody,antigen`),
+or two FASTA files in role order whose records are matched by id.
+
 Classification tasks go through candidate scoring (class probabilities as columns, no text generated);
 regression, multi-label and free-text tasks through generation and answer parsing
 (`seqchat.inference.predict_task` does both). Records are read one chunk at a time and each chunk's rows
@@ -14,6 +18,7 @@ import csv
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,13 +58,13 @@ def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
     return cols
 
 
-def task_sequence(task_name: str, residues: str, name: str, max_length: int) -> Sequence:
-    """Validate one input as a sequence of the task's modality (one clear error if it is not)."""
+def task_sequence(task_name: str, residues: str, name: str, max_length: int, modality: str | None = None) -> Sequence:
+    """Validate one input as a sequence of the task's modality, or the given one (one clear error if it is not)."""
     from seqchat.data.tasks import get_task
 
     if isinstance(residues, Sequence):
         residues = residues.residues
-    modality = get_task(task_name).modality
+    modality = modality or get_task(task_name).modality
     try:
         return make_sequence(residues, modality, name, max_length)
     except SeqChatInputError as e:
@@ -78,10 +83,38 @@ def task_sequence(task_name: str, residues: str, name: str, max_length: int) -> 
         ) from None
 
 
+TaskInput = Sequence | tuple[Sequence, Sequence]
+
+
+def task_input(task_name: str, item: Any, name: str, max_length: int) -> TaskInput:
+    """Validate one input of a task: a sequence, or for a pair task its two sequences, given as a pair in role
+    order or as a mapping role→sequence (e.g. {"antibody": ..., "antigen": ...})."""
+    from seqchat.data.tasks import get_task
+
+    task = get_task(task_name)
+    if not task.is_pair:
+        return task_sequence(task_name, item, name, max_length)
+    roles = " and ".join(task.roles)
+    if isinstance(item, Mapping):
+        missing = [r for r in task.roles if not item.get(r)]
+        if missing:
+            raise SeqChatInputError(f"'{name}' has no {' or '.join(missing)} sequence; task '{task_name}' reads {roles}")
+        item = tuple(item[r] for r in task.roles)
+    if isinstance(item, (str, Sequence)) or not isinstance(item, Seq) or len(item) != 2:
+        raise SeqChatInputError(f"task '{task_name}' reads pairs of sequences ({roles}); '{name}' is not a pair")
+    out = []
+    for role, modality, x in zip(task.roles, task.inputs, item, strict=True):
+        if x is None or not str(getattr(x, "residues", x)).strip():
+            raise SeqChatInputError(f"'{name}' has no {role} sequence; task '{task_name}' reads {roles}")
+        out.append(task_sequence(task_name, x, f"{name} ({role})", max_length, modality))
+    return out[0], out[1]
+
+
 def task_sequences(
-    task_name: str, sequences: Mapping[str, Sequence | str] | Iterable[Sequence | str], max_length: int
-) -> tuple[list[str], list[Sequence]]:
-    """Ids and validated sequences from a mapping id→sequence or a list (Sequences keep their names)."""
+    task_name: str, sequences: Mapping[str, Any] | Iterable[Any], max_length: int
+) -> tuple[list[str], list[TaskInput]]:
+    """Ids and validated inputs from a mapping id→input or a list (Sequences keep their names); a pair task's
+    input is a pair of sequences or a mapping role→sequence."""
     if isinstance(sequences, Mapping):
         items = list(sequences.items())
     else:
@@ -90,14 +123,14 @@ def task_sequences(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise SeqChatInputError(f"two sequences share the id '{dup}'; ids must be unique")
-    return ids, [task_sequence(task_name, v, k, max_length) for k, v in items]
+    return ids, [task_input(task_name, v, k, max_length) for k, v in items]
 
 
 def prediction_rows(
     model: Any,
     task_name: str,
     ids: list[str],
-    sequences: list[Sequence],
+    sequences: list[TaskInput],
     batch_size: int = 16,
     mode: str = "auto",
     question_index: int | None = None,
@@ -178,8 +211,8 @@ def _done_ids(out: Path, columns: list[str]) -> set[str]:
         return {row[0] for row in reader if row}
 
 
-def _chunks(records: Iterator[tuple[str, Sequence]], size: int) -> Iterator[list[tuple[str, Sequence]]]:
-    chunk: list[tuple[str, Sequence]] = []
+def _chunks(records: Iterator[tuple[str, TaskInput]], size: int) -> Iterator[list[tuple[str, TaskInput]]]:
+    chunk: list[tuple[str, TaskInput]] = []
     for r in records:
         chunk.append(r)
         if len(chunk) >= size:
@@ -194,6 +227,91 @@ def predict_fasta(
     task_name: str,
     fasta: str | Path,
     out: str | Path,
+    **kwargs: Any,
+) -> PredictSummary:
+    """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output
+    (keyword arguments: those of `predict_records`)."""
+    from seqchat.data.tasks import get_task
+
+    if get_task(task_name).is_pair:
+        raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
+    fasta = Path(fasta)
+    total = _count_records(fasta)
+    with _open_text(fasta) as fh:
+        records = ((h.split()[0], r) for h, r in iter_fasta_records(fh, str(fasta)))
+        return predict_records(model, task_name, records, total, fasta.name, out, **kwargs)
+
+
+def pair_input_hint(task_name: str) -> str:
+    """How to give a pair task's inputs to `seqchat predict`."""
+    from seqchat.data.tasks import get_task
+
+    a, b = get_task(task_name).roles
+    return f"give a CSV with the columns id,{a},{b} (--pairs), or two FASTA files, {a}s then {b}s, with matching ids"
+
+
+def _pair_table(path: Path, roles: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, str]]]:
+    delim = "\t" if path.name.removesuffix(".gz").endswith(".tsv") else ","
+    with _open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delim)
+        header = [h.strip() for h in next(reader, [])]
+        for col in ("id", *roles):
+            if col not in header:
+                raise SeqChatInputError(f"{path}, line 1: no column '{col}' in the header {header}; it needs id,{','.join(roles)}")
+        cols = [header.index(c) for c in ("id", *roles)]
+        for lineno, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise SeqChatInputError(f"{path}, line {lineno}: {len(row)} fields but the header has {len(header)}")
+            yield row[cols[0]].strip(), (row[cols[1]], row[cols[2]])
+
+
+def _pair_fastas(first: Path, second: Path) -> Iterator[tuple[str, tuple[str, str | None]]]:
+    with _open_text(second) as fh:
+        partners = {h.split()[0]: r for h, r in iter_fasta_records(fh, str(second))}
+    with _open_text(first) as fh:
+        for h, r in iter_fasta_records(fh, str(first)):
+            yield h.split()[0], (r, partners.get(h.split()[0]))
+
+
+def predict_pairs(
+    model: Any,
+    task_name: str,
+    source: str | Path | Seq[str | Path],
+    out: str | Path,
+    **kwargs: Any,
+) -> PredictSummary:
+    """Predict a pair task for every row of a CSV/TSV (`id` and the two role columns) or every id of two FASTA
+    files (role order; a record without a partner is skipped) into a CSV (keyword arguments: `predict_records`)."""
+    from seqchat.data.tasks import get_task
+
+    task = get_task(task_name)
+    if not task.is_pair:
+        raise SeqChatInputError(f"task '{task_name}' reads one sequence per record: give one FASTA file")
+    paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    for p in paths:
+        if not p.is_file():
+            raise SeqChatInputError(f"input file '{p}' does not exist")
+    if len(paths) == 1 and paths[0].name.removesuffix(".gz").endswith((".csv", ".tsv")):
+        with _open_text(paths[0]) as fh:
+            total = max(0, sum(1 for line in fh if line.strip()) - 1)
+        records: Iterator[tuple[str, Any]] = _pair_table(paths[0], task.roles)
+    elif len(paths) == 2:
+        total = _count_records(paths[0])
+        records = _pair_fastas(paths[0], paths[1])
+    else:
+        raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
+    return predict_records(model, task_name, records, total, paths[0].name, out, **kwargs)
+
+
+def predict_records(
+    model: Any,
+    task_name: str,
+    records: Iterable[tuple[str, Any]],
+    total: int,
+    source_name: str,
+    out: str | Path,
     *,
     batch_size: int = 16,
     chunk_size: int = 256,
@@ -204,13 +322,11 @@ def predict_fasta(
     progress: bool = True,
     warn: Any = None,
 ) -> PredictSummary:
-    """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output."""
+    """Predict a task for (id, input) records into a CSV, resuming an earlier run's output; an invalid input is
+    reported with its id and skipped."""
     from tqdm import tqdm
 
-    from seqchat.data.tasks import get_task
-
-    get_task(task_name)
-    fasta, out = Path(fasta), Path(out)
+    out = Path(out)
     columns = prediction_columns(task_name, mode)
     done = _done_ids(out, columns)
     summary = PredictSummary(already_done=len(done))
@@ -218,16 +334,13 @@ def predict_fasta(
     warn = warn or (lambda msg: tqdm.write(f"seqchat: warning: {msg}", file=sys.stderr))
     max_len = model.config.max_sequence_length
     seen: set[str] = set()
-    bar = tqdm(
-        total=_count_records(fasta), unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True
-    )
+    bar = tqdm(total=total, unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
-    def valid_records(fh: Iterable[str]) -> Iterator[tuple[str, Sequence]]:
-        for header, residues in iter_fasta_records(fh, str(fasta)):
-            rid = header.split()[0]
+    def valid_records() -> Iterator[tuple[str, TaskInput]]:
+        for rid, raw in records:
             if rid in seen:
                 summary.skipped.append((rid, "duplicate id"))
-                warn(f"record '{rid}' skipped: its id appears earlier in {fasta.name}")
+                warn(f"record '{rid}' skipped: its id appears earlier in {source_name}")
                 bar.update(1)
                 continue
             seen.add(rid)
@@ -235,7 +348,7 @@ def predict_fasta(
                 bar.update(1)
                 continue
             try:
-                yield rid, task_sequence(task_name, residues, rid, max_len)
+                yield rid, task_input(task_name, raw, rid, max_len)
             except SeqChatInputError as e:
                 summary.skipped.append((rid, str(e)))
                 warn(f"record '{rid}' skipped: {e}")
@@ -244,11 +357,11 @@ def predict_fasta(
     t0 = time.perf_counter()
     new_file = not out.exists() or out.stat().st_size == 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _open_text(fasta) as fh, open(out, "a", newline="", encoding="utf-8") as dst:
+    with open(out, "a", newline="", encoding="utf-8") as dst:
         writer = csv.DictWriter(dst, fieldnames=columns)
         if new_file:
             writer.writeheader()
-        for chunk in _chunks(valid_records(fh), chunk_size):
+        for chunk in _chunks(valid_records(), chunk_size):
             ids, seqs = [c[0] for c in chunk], [c[1] for c in chunk]
             writer.writerows(
                 prediction_rows(
@@ -266,16 +379,25 @@ def predict_fasta(
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Predict a task for every record of a FASTA file."""
+    """Predict a task for every record of a FASTA file (a pair task: a pair CSV or two FASTA files)."""
+    from seqchat.data.tasks import get_task
     from seqchat.serving.api import SeqChat
 
     resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
+    pair = get_task(args.task).is_pair
+    fastas = args.fasta or []
+    ok = (bool(args.pairs) != bool(fastas) and len(fastas) in (0, 2)) if pair else (not args.pairs and len(fastas) == 1)
+    if not ok:
+        hint = pair_input_hint(args.task) if pair else "give one FASTA file (--fasta)"
+        raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")
     bot = SeqChat.load(model=args.model, config=args.config)
-    s = predict_fasta(
-        bot.model, args.task, args.fasta, args.out, batch_size=args.batch_size, chunk_size=args.chunk_size,
-        mode=args.mode, question_index=args.question_index, max_new_tokens=args.max_new_tokens,
-        calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
-    )  # fmt: skip
+    kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
+                  question_index=args.question_index, max_new_tokens=args.max_new_tokens,
+                  calibrator=bot.calibrators.get(args.task), progress=not args.no_progress)  # fmt: skip
+    if pair:
+        s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
+    else:
+        s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
     parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
     if s.already_done:
         parts.append(f"{s.already_done} already in {args.out}")
@@ -291,8 +413,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict a task for every sequence of a FASTA file into a CSV")
     p.add_argument("--task", required=True, help="task name (`seqchat data tasks` lists them)")
     p.add_argument(
-        "--fasta", required=True, help="input FASTA (plain or .gz); records are named by their ids"
+        "--fasta", nargs="+", metavar="FASTA",
+        help="input FASTA (plain or .gz); records are named by their ids. A pair task takes two files "
+        "(e.g. antibodies then antigens) whose records are matched by id",
     )
+    p.add_argument("--pairs", help="a pair task's input: CSV/TSV with the columns id and the task's two roles "
+                   "(e.g. id,antibody,antigen; `seqchat data tasks` lists the roles)")  # fmt: skip
     p.add_argument("--out", required=True, help="output CSV; rerunning skips the ids it already holds")
     p.add_argument("--model", help="trained model folder (default: the shipped model)")
     p.add_argument("--config", help="build an untrained architecture from this YAML instead")

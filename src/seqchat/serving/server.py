@@ -100,10 +100,13 @@ class ChatResponse(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    """One task over a list of sequences."""
+    """One task over a list of sequences; a pair task over `pairs` (id -> {role: sequence}, roles from /v1/tasks)."""
 
     task: str
-    sequences: Sequences
+    sequences: Sequences = Field(default_factory=list)
+    pairs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="pair tasks: id -> {role: sequence}, e.g. {'p1': {'rna': ..., 'protein': ...}}"
+    )
     mode: Literal["auto", "score", "generate"] = "auto"
 
 
@@ -459,6 +462,7 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
         readable = set(bot.model.config.modalities)
         return [
             {"name": t.name, "title": t.title, "type": t.task_type, "modality": t.modality,
+             "inputs": list(t.inputs), "roles": list(t.roles),
              "labels": {str(k): v for k, v in t.labels.items()}, "unit": t.unit or None,
              "columns": prediction_columns(t.name)}
             for t in TASKS.values() if set(t.inputs) <= readable
@@ -509,12 +513,19 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
 
     @app.post("/v1/predict", response_model=PredictResponse, summary="predict a task for each sequence")
     async def predict(req: PredictRequest) -> dict[str, Any]:
-        from seqchat.serving.predict import prediction_columns, task_sequence
+        from seqchat.data.tasks import get_task
+        from seqchat.serving.predict import prediction_columns, task_input
 
         columns = prediction_columns(req.task, req.mode)
-        items = list(req.sequences.items()) if isinstance(req.sequences, dict) else [
+        items: list[tuple[str, Any]] = list(req.sequences.items()) if isinstance(req.sequences, dict) else [
             (s.name, s.sequence) for s in req.sequences
         ]  # fmt: skip
+        if get_task(req.task).is_pair:
+            if items:
+                raise SeqChatInputError(f"task '{req.task}' reads pairs: send them as 'pairs' (id -> {{role: sequence}})")
+            items = list(req.pairs.items())
+        elif req.pairs:
+            raise SeqChatInputError(f"task '{req.task}' reads one sequence per input: send 'sequences', not 'pairs'")
         if not items:
             raise SeqChatInputError("no sequences to predict")
         if len(items) > limits.max_predict_sequences:
@@ -525,7 +536,7 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
         ids = [k for k, _ in items]
         if len(set(ids)) != len(ids):
             raise SeqChatInputError("sequence names must be unique within a request")
-        seqs = [task_sequence(req.task, v, k, limits.max_sequence_length) for k, v in items]
+        seqs = [task_input(req.task, v, k, limits.max_sequence_length) for k, v in items]
         rows = await worker.submit(
             "predict", {"task": req.task, "mode": req.mode, "ids": ids, "sequences": seqs}
         )

@@ -45,7 +45,8 @@ class MultitaskEncoder(nn.Module):
 
 def single_sequence_tasks(modalities: list[str]) -> list[str]:
     """Registry tasks with one input sequence of these modalities and a class or number to predict."""
-    return [t.name for t in TASKS.values() if t.modality in modalities and t.task_type in SPECIALIST_TYPES]
+    return [t.name for t in TASKS.values()
+            if not t.is_pair and t.modality in modalities and t.task_type in SPECIALIST_TYPES]  # fmt: skip
 
 
 @dataclass
