@@ -50,6 +50,11 @@ class Example:
         """Every input sequence in the task's `inputs` order: one, or two for a pair task."""
         return (self.residues, self.partner) if self.partner else (self.residues,)
 
+    @property
+    def model_input(self) -> str | tuple[str, str]:
+        """What `predict_task` takes for this example: the residues, or a pair task's (first, second)."""
+        return (self.residues, self.partner) if self.partner else self.residues
+
 
 def reverse_complement(dna: str) -> str:
     """Reverse complement of a DNA/RNA string (written as DNA)."""

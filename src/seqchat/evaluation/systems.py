@@ -10,7 +10,7 @@ The specialist (a pretrained encoder fine-tuned per task) lives in `seqchat.eval
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,13 @@ def seqchat_system(
     Fitted calibrators are put into `calibrators`.
     """
 
-    def generate(task_name: str, seqs: list[str], metas: list[dict[str, str]]) -> list[TaskPrediction]:
+    def generate(task_name: str, seqs: list[Any], metas: list[dict[str, str]]) -> list[TaskPrediction]:
         return predict_task(model, task_name, seqs, metas=metas, mode="generate", batch_size=batch_size,
                             max_new_tokens=max_new_tokens)  # fmt: skip
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
         task = get_task(task_name)
-        seqs, metas = [e.residues for e in examples], [e.meta for e in examples]
+        seqs, metas = [e.model_input for e in examples], [e.meta for e in examples]
         if task.task_type not in CLASS_TYPES or mode == "generate":
             return TaskOutput(predictions=generate(task_name, seqs, metas))
         keys = class_keys(task_name)
@@ -86,7 +86,7 @@ def seqchat_system(
             train = sample_examples(task_name, "train", calibration_train, seed)
             y = [keys.index(e.target) for e in train]
             if len(set(y)) > 1:
-                train_logits = class_features(model, task_name, [e.residues for e in train],
+                train_logits = class_features(model, task_name, [e.model_input for e in train],
                                               metas=[e.meta for e in train], batch_size=batch_size)  # fmt: skip
                 calibrator = PlattCalibrator().fit(train_logits, y)
                 out.metrics["calibration_train_n"] = len(train)
@@ -186,12 +186,17 @@ def zeroshot_hint(task: TaskSpec) -> str:
 
 
 def zeroshot_prompt(
-    task_name: str, residues: str, index: int, meta: dict[str, str] | None = None, max_residues: int | None = None
-) -> str:
-    """The test question with the sequence pasted in as text, wrapped in the Biology-Instructions baseline prompt."""
+    task_name: str, residues: str | Sequence[str], index: int, meta: dict[str, str] | None = None,
+    max_residues: int | None = None,
+) -> str:  # fmt: skip
+    """The test question with the sequence (a pair task: both, in role order) pasted in as text, wrapped in the
+    Biology-Instructions baseline prompt."""
     task = get_task(task_name)
-    pasted = residues[:max_residues] if max_residues else residues
-    question = T.render_test_question(task_name, SEQ_NAME, index, meta).replace(T.seq_ref(SEQ_NAME), pasted)
+    seqs = [residues] if isinstance(residues, str) else list(residues)
+    names = list(task.roles) if task.is_pair else [SEQ_NAME]
+    question = T.render_test_question(task_name, names if task.is_pair else SEQ_NAME, index, meta)
+    for name, s in zip(names, seqs, strict=True):
+        question = question.replace(T.seq_ref(name), s[:max_residues] if max_residues else s)
     return BI_PROMPT.format(input=question, task_type=TASK_TYPE_WORDS[task.task_type], hint=zeroshot_hint(task))
 
 
@@ -214,8 +219,9 @@ def zeroshot_system(
     lm = load_decoder(decoder).eval()
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
-        qs = question_indices(task_name, [e.residues for e in examples], [e.meta for e in examples])
-        prompts = [zeroshot_prompt(task_name, e.residues, q, e.meta, max_residues) for q, e in zip(qs, examples, strict=True)]
+        qs = question_indices(task_name, [e.model_input for e in examples], [e.meta for e in examples])
+        prompts = [zeroshot_prompt(task_name, e.sequences, q, e.meta, max_residues)
+                   for q, e in zip(qs, examples, strict=True)]  # fmt: skip
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                  for p in prompts]  # fmt: skip
         answers: list[str] = [""] * len(texts)
@@ -229,7 +235,7 @@ def zeroshot_system(
                 answers[i] = tok.decode(row, skip_special_tokens=True).strip()
         preds = [parse_prediction(task_name, a) for a in answers]
         out = TaskOutput([TaskPrediction(a, p, None, p is None) for a, p in zip(answers, preds, strict=True)])
-        cut = [int(bool(max_residues) and len(e.residues) > max_residues) for e in examples]
+        cut = [int(bool(max_residues) and max(map(len, e.sequences)) > max_residues) for e in examples]
         out.columns["truncated"] = cut
         out.metrics["n_truncated"] = sum(cut)
         return out
