@@ -52,6 +52,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_source)
         self.processor = SeqChatProcessor(tokenizer, config)
         self.decoder = _build_decoder(config)
+        self.processor.context_length = getattr(self.decoder.config, "max_position_embeddings", None)
         dec_dim = self.decoder.get_input_embeddings().embedding_dim
         self.encoders = nn.ModuleDict()
         for name, spec in config.encoders.items():
