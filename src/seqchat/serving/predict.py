@@ -57,9 +57,24 @@ def task_sequence(task_name: str, residues: str, name: str, max_length: int) -> 
     """Validate one input as a sequence of the task's modality (one clear error if it is not)."""
     from seqchat.data.tasks import get_task
 
-    if isinstance(residues, Sequence):
-        residues = residues.residues
     modality = get_task(task_name).modality
+    nucleotide = modality != "protein"
+    if isinstance(residues, Sequence):
+        if (residues.modality != "protein") != nucleotide:
+            raise SeqChatInputError(
+                f"sequence '{name}' is {residues.modality.upper()}, but task '{task_name}' reads {modality.upper()}"
+            )
+        residues = residues.residues
+    elif not isinstance(residues, str):
+        raise SeqChatInputError(
+            f"sequence '{name}' must be a string of residues, got {type(residues).__name__}"
+        )
+    elif not nucleotide and guess_modality(residues) != "protein":
+        # A, C, G, T and N are amino acids too, so only the letter mix tells DNA given to a protein task
+        raise SeqChatInputError(
+            f"sequence '{name}' holds only nucleotide letters (looks like {guess_modality(residues).upper()}), "
+            f"but task '{task_name}' reads PROTEIN: pass the protein sequence (translate it first)"
+        )
     try:
         return make_sequence(residues, modality, name, max_length)
     except SeqChatInputError as e:
