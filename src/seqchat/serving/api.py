@@ -16,7 +16,7 @@ from seqchat.errors import SeqChatInputError
 from seqchat.processor import REFERENCE, check_messages, referenced_subset
 from seqchat.sequences import Sequence, as_named_sequences, read_fasta
 from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES, Attribution, attribute, check_budget
-from seqchat.serving.predict import CLASS_TYPES, task_sequence
+from seqchat.serving.predict import class_task, task_sequence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,22 +133,6 @@ class SeqChat:
 
     # ---- argument checks ----------------------------------------------------------------------
     @staticmethod
-    def check_task(task: Any) -> str | None:
-        """None, or the name of a binary/multi-class task (one clear error otherwise, before any model work)."""
-        from seqchat.data.tasks import get_task
-
-        if task is None:
-            return None
-        if not isinstance(task, str):
-            raise SeqChatInputError(f"task must be a task name (a string), got {type(task).__name__}")
-        spec = get_task(task)
-        if spec.task_type not in CLASS_TYPES:
-            raise SeqChatInputError(
-                f"task '{task}' is {spec.task_type}; class probabilities exist for binary and multi-class tasks"
-            )
-        return task
-
-    @staticmethod
     def check_max_new_tokens(value: Any) -> int:
         """A positive whole number of tokens to generate."""
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -170,7 +154,7 @@ class SeqChat:
         if not messages or messages[-1]["role"] != "user":
             raise SeqChatInputError("the last message must be the user's question (role 'user')")
         self.check_max_new_tokens(max_new_tokens)
-        self.check_task(task)
+        class_task(task)
         named = self._referenced(messages, sequences)
         self.model.processor.prompt_length(messages, named, system_prompt=self.system_prompt)
         if task is not None:
@@ -330,7 +314,7 @@ class SeqChat:
 
     def _task_sequence(self, task_name: str, messages: list[dict[str, str]], sequences: Any) -> Sequence:
         """The one sequence a question with a task is about, checked against the task's modality."""
-        self.check_task(task_name)
+        class_task(task_name)
         named = self._named(messages, sequences)
         if len(named) != 1:
             raise SeqChatInputError(
