@@ -341,9 +341,10 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict a task for every record of a FASTA file."""
     from seqchat.serving.api import SeqChat
 
-    # every input is checked before the model loads: task, mode, FASTA file and output file
+    # every input is checked before the model loads: task, mode, output file, and a FASTA file that can be
+    # read to the end (not truncated, UTF-8)
     check_output(Path(args.out), prediction_columns(args.task, args.mode))
-    _open_text(args.fasta).close()
+    _count_records(Path(args.fasta))
     bot = SeqChat.load(model=args.model, config=args.config)
     try:
         s = predict_fasta(
