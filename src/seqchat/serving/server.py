@@ -188,6 +188,8 @@ class BatchingWorker:
         self.jobs: queue.Queue[_Job | None] = queue.Queue()  # inbox; the worker sorts it into the two below
         self.chats: deque[_Job] = deque()
         self.predicts: deque[_Job] = deque()
+        # the worker changes the two queues (and `pending`) under this lock, so /healthz can read them
+        self.queue_lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.pending = 0  # submitted and not yet settled; bounded by max_queue
@@ -213,9 +215,10 @@ class BatchingWorker:
 
     def depth(self) -> dict[str, int]:
         """What waits: chat requests, predict requests and the sequences those still have to predict."""
-        inbox = [j for j in list(self.jobs.queue) if j is not None]
-        chats = [j for j in (*inbox, *self.chats) if j.kind == "chat"]
-        predicts = [j for j in (*inbox, *self.predicts) if j.kind == "predict"]
+        with self.jobs.mutex, self.queue_lock:
+            waiting = [j for j in (*self.jobs.queue, *self.chats, *self.predicts) if j is not None and not j.settled]
+        chats = [j for j in waiting if j.kind == "chat"]
+        predicts = [j for j in waiting if j.kind == "predict"]
         return {"chat": len(chats), "predict": len(predicts), "predict_sequences": sum(j.left for j in predicts)}
 
     async def submit(
@@ -226,7 +229,7 @@ class BatchingWorker:
         self.start()
         loop = asyncio.get_running_loop()
         job = _Job(kind, payload, loop, loop.create_future())
-        with self.lock:
+        with self.queue_lock:
             if self.pending >= self.limits.max_queue:
                 raise ServerBusy(f"server busy: {self.limits.max_queue} requests are queued; retry shortly")
             self.pending += 1
@@ -256,7 +259,8 @@ class BatchingWorker:
                 if not (self.chats or self.predicts):
                     continue
                 self.batches += 1
-                chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
+                with self.queue_lock:
+                    chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
                 if chats:
                     self._guarded(chats, self._chat)
                     self._collect(block=False)
@@ -273,7 +277,8 @@ class BatchingWorker:
         while True:
             if job is None:
                 return False
-            (self.chats if job.kind == "chat" else self.predicts).append(job)
+            with self.queue_lock:
+                (self.chats if job.kind == "chat" else self.predicts).append(job)
             try:
                 job = self.jobs.get_nowait()
             except queue.Empty:
@@ -290,11 +295,12 @@ class BatchingWorker:
                     self._settled()
                 elif not j.settled:
                     live.append(j)
-            q.clear()
-            q.extend(live)
+            with self.queue_lock:
+                q.clear()
+                q.extend(live)
 
     def _settled(self) -> None:
-        with self.lock:
+        with self.queue_lock:  # not self.lock: stop() holds that while it waits for this thread
             self.pending -= 1
 
     def _predict_step(self) -> None:
@@ -317,7 +323,8 @@ class BatchingWorker:
             if not j.settled and j.left == 0:
                 self._finish(j, j.rows)
         # round robin: a long request goes behind the others after its chunk
-        self.predicts.rotate(-1)
+        with self.queue_lock:
+            self.predicts.rotate(-1)
         self._drop_cancelled()
 
     def _guarded_predict(self, parts: list[tuple[_Job, int, int]]) -> None:
@@ -701,7 +708,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                     max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
-                    predict_chunk=args.predict_chunk)  # fmt: skip
+                    predict_chunk=args.predict_chunk,
+                    max_attribution_residues=args.max_attribution_residues)  # fmt: skip
     bot = SeqChat.load(model=args.model, config=args.config)
     print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
     app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host))
@@ -731,6 +739,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--predict-chunk", type=positive_int, default=d.predict_chunk,
                    help="sequences of a prediction run between two chat batches")  # fmt: skip
+    p.add_argument("--max-attribution-residues", type=positive_int, default=d.max_attribution_residues,
+                   help="residues one request may ask attribution over (memory grows with them)")  # fmt: skip
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
