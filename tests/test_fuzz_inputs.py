@@ -14,7 +14,8 @@ from seqchat.errors import SeqChatInputError
 from seqchat.processor import SeqChatProcessor
 from seqchat.sequences import read_fasta
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+                database=None)
 
 # residue-ish letters (valid and invalid for every modality), FASTA punctuation and blanks
 RESIDUES = st.text(alphabet="ACGTUNacgtuMKLXJBZO*-. \t\r", max_size=300)
