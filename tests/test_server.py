@@ -19,7 +19,7 @@ CHAT = {
 @pytest.fixture(scope="module")
 def client(bot):  # noqa: F811
     limits = Limits(max_body_bytes=20_000, max_sequences=4, max_sequence_length=1_000, max_new_tokens=32)
-    with TestClient(create_app(bot, limits)) as c:
+    with TestClient(create_app(bot, limits), base_url="http://localhost") as c:
         yield c
 
 

@@ -52,6 +52,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_source)
         self.processor = SeqChatProcessor(tokenizer, config)
         self.decoder = _build_decoder(config)
+        self.processor.context_length = getattr(self.decoder.config, "max_position_embeddings", None)
         dec_dim = self.decoder.get_input_embeddings().embedding_dim
         self.encoders = nn.ModuleDict()
         for name, spec in config.encoders.items():
@@ -432,19 +433,77 @@ class SeqChatForConditionalGeneration(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, tokenizer: Any | None = None) -> SeqChatForConditionalGeneration:
-        """Rebuild from a folder written by save_pretrained (base decoder/encoders from their sources)."""
+        """Rebuild from a folder written by save_pretrained (base decoder/encoders from their sources).
+
+        A folder that does not hold exactly the weights its config needs (missing, unexpected, misshapen or
+        non-finite tensors, a missing, corrupt or truncated shard, a broken config.json) is refused with one
+        SeqChatInputError naming the folder and the keys, never loaded with random parts.
+        """
         d = Path(directory)
         if not (d / "config.json").exists():
             raise SeqChatInputError(f"'{d}' is not a seqchat model folder (no config.json)")
-        config = SeqChatConfig.from_file(d / "config.json")
-        state: dict[str, torch.Tensor] = {}
-        for f in sorted(d.glob("model*.safetensors")):
-            state.update(load_file(str(f)))
-        saved_encoders = {n for n in config.encoders if any(k.startswith(f"encoders.{n}.") for k in state)}
-        model = cls(config, tokenizer=tokenizer, encoders_from_config=saved_encoders)
+        state = _read_weights(d)
+        try:
+            config = SeqChatConfig.from_file(d / "config.json")
+            saved_encoders = {n for n in config.encoders if any(k.startswith(f"encoders.{n}.") for k in state)}
+            model = cls(config, tokenizer=tokenizer, encoders_from_config=saved_encoders)
+        except SeqChatInputError as e:
+            raise SeqChatInputError(f"'{d}/config.json': {e}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON syntax, wrong fields or values
+            raise SeqChatInputError(
+                f"'{d}/config.json' is not a valid seqchat config ({type(e).__name__}: {str(e)[:200]}): "
+                "restore it from the model's source or re-export the model"
+            ) from None
         own = model.state_dict()
-        unknown = [k for k in state if k not in own]
-        if unknown:
-            raise SeqChatInputError(f"'{d}': weights do not match the config (e.g. {unknown[:3]})")
+        _check_weights(d, state, own, set(model.trainable_state_dict()))
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
         return model
+
+
+def _read_weights(d: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a model folder's safetensors shards; a missing, corrupt or truncated shard is refused."""
+    from safetensors import SafetensorError
+
+    files = sorted(d.glob("model*.safetensors"))
+    if not files:
+        raise SeqChatInputError(f"'{d}' holds no model*.safetensors weights: the model folder is incomplete")
+    declared = {int(f.stem.rsplit("-of-", 1)[1]) for f in files if "-of-" in f.stem}
+    if declared:
+        n = max(declared)
+        missing = [f"model-{i:05d}-of-{n:05d}.safetensors" for i in range(1, n + 1)
+                   if not (d / f"model-{i:05d}-of-{n:05d}.safetensors").exists()]  # fmt: skip
+        if missing:
+            raise SeqChatInputError(f"'{d}' lacks weight shard(s) {', '.join(missing)}: the model folder is incomplete")
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        try:
+            state.update(load_file(str(f)))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise SeqChatInputError(
+                f"'{f}' is not a readable safetensors file ({str(e)[:160]}): it is corrupt or truncated; "
+                "copy the model folder again"
+            ) from None
+    return state
+
+
+def _check_weights(d: Path, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], needed: set[str]) -> None:
+    """Refuse weights that do not fit the model the config builds, naming the keys."""
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+    problems = []
+    if unexpected := sorted(k for k in state if k not in own):
+        problems.append(f"unexpected keys {few(unexpected)}")
+    if missing := sorted(needed - set(state)):
+        problems.append(f"missing keys {few(missing)}")
+    if misshapen := [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                     if k in own and v.shape != own[k].shape]:  # fmt: skip
+        problems.append(f"shape mismatches {few(misshapen)}")
+    if nonfinite := sorted(k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())):
+        problems.append(f"non-finite (NaN or inf) values in {few(nonfinite)}")
+    if problems:
+        raise SeqChatInputError(
+            f"'{d}': the weights do not match its config.json: {'; '.join(problems)}; "
+            "the folder is damaged or from another model version: re-export or copy it again"
+        )

@@ -21,9 +21,13 @@ from seqchat.tokenization import get_sequence_tokenizer, split_windows, window_s
 
 IGNORE_INDEX = -100
 
+# A name a message can refer to: a letter (any script), digit or _, then those or . : | -
+NAME_PATTERN = r"\w[\w.:|\-]*"
 # `<dna>`, `<rna>`, `<protein>` take the next sequence in order; `@name` takes the sequence so named.
 # `@` must not follow a word character, so e-mail addresses are not references.
-REFERENCE = re.compile(r"<(dna|rna|protein)>|(?<![\w@.])@([A-Za-z0-9_][\w.:|\-]*)")
+REFERENCE = re.compile(rf"<(dna|rna|protein)>|(?<![\w@.])@({NAME_PATTERN})")
+_WHOLE_NAME = re.compile(rf"^{NAME_PATTERN}$")
+ROLES = ("system", "user", "assistant")
 
 Message = Mapping[str, str]
 Sequences = Mapping[str, Sequence | str] | Seq[Sequence | str]
@@ -35,6 +39,36 @@ class _Occurrence:
 
     key: str  # unique-sequence key in the batch
     question: str
+
+
+def check_reference_name(name: str) -> str:
+    """Return a sequence name that messages can refer to as @name, or raise saying which characters work."""
+    if not isinstance(name, str) or not _WHOLE_NAME.match(name):
+        raise SeqChatInputError(
+            f"sequence name '{str(name)[:40]}' cannot be referred to as @name: start with a letter, digit or _ "
+            "and use only letters, digits and _ . : | -"
+        )
+    return name
+
+
+def check_messages(messages: Any) -> list[dict[str, str]]:
+    """A conversation as a list of {'role', 'content'} dicts, or one clear error naming the bad message."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Seq):
+        raise SeqChatInputError(
+            "messages must be a list of {'role': ..., 'content': ...} dicts, "
+            f"got {type(messages).__name__}"
+        )
+    out = []
+    for turn, msg in enumerate(messages):
+        if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
+            raise SeqChatInputError(f"message {turn + 1} must be a dict with 'role' and 'content'")
+        role, content = msg["role"], msg["content"]
+        if role not in ROLES:
+            raise SeqChatInputError(f"message {turn + 1} has role '{role}'; use system, user or assistant")
+        if not isinstance(content, str):
+            raise SeqChatInputError(f"message {turn + 1}: content must be text, got {type(content).__name__}")
+        out.append({"role": role, "content": content})
+    return out
 
 
 def _ordered_sequences(sequences: Sequences | None) -> dict[str, Sequence]:
@@ -58,7 +92,7 @@ def referenced_subset(messages: Seq[Message], pool: Mapping[str, Sequence]) -> d
 
     With positional tags present the whole pool is kept, since tags take sequences in order.
     """
-    texts = [m["content"] for m in messages if m.get("role") != "assistant"]
+    texts = [m["content"] for m in check_messages(messages) if m["role"] != "assistant"]
     matches = [m for t in texts for m in REFERENCE.finditer(t)]
     if any(m.group(1) for m in matches):
         return dict(pool)
@@ -88,6 +122,8 @@ class SeqChatProcessor:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.seq_tokenizers = {name: get_sequence_tokenizer(e["tokenizer"]) for name, e in config.encoders.items()}
+        # prompts longer than the decoder's context are refused; the model sets the exact figure
+        self.context_length: int | None = (config.decoder_config or {}).get("max_position_embeddings")
         self._projector_cls = projector_class(config.projector)
 
     # ---- references -------------------------------------------------------------------------
@@ -101,11 +137,12 @@ class SeqChatProcessor:
         self, conversation: Seq[Message], named: dict[str, Sequence]
     ) -> tuple[list[dict[str, str]], list[tuple[Sequence, str]]]:
         """Replace references in user/system turns by placeholder runs; return messages and (seq, question)."""
+        conversation = check_messages(conversation)
         # positional tags take, in order, the sequences of their modality that no @name refers to
         by_name = {
             self._lookup(m, named, t)[0].name
             for t, msg in enumerate(conversation)
-            if isinstance(msg, Mapping) and msg.get("role") != "assistant" and isinstance(msg.get("content"), str)
+            if msg["role"] != "assistant"
             for m in REFERENCE.finditer(msg["content"])
             if m.group(2)
         }
@@ -113,14 +150,9 @@ class SeqChatProcessor:
         used: set[str] = set()
         refs: list[tuple[Sequence, str]] = []
         out: list[dict[str, str]] = []
+        placeholders = 0
         for turn, msg in enumerate(conversation):
-            if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
-                raise SeqChatInputError(f"message {turn + 1} must be a dict with 'role' and 'content'")
             role, content = msg["role"], msg["content"]
-            if role not in ("system", "user", "assistant"):
-                raise SeqChatInputError(f"message {turn + 1} has role '{role}'; use system, user or assistant")
-            if not isinstance(content, str):
-                raise SeqChatInputError(f"message {turn + 1}: content must be text")
             if self.config.placeholder_token in content:
                 raise SeqChatInputError(
                     f"message {turn + 1} contains the reserved token {self.config.placeholder_token}; remove it"
@@ -139,7 +171,11 @@ class SeqChatProcessor:
                 used.add(seq.name)
                 pieces.append(content[last : m.start()])
                 enc = self._encoder_for(seq)
-                pieces.append(self.config.placeholder_token * self.num_tokens(enc, len(seq)))
+                n = self.num_tokens(enc, len(seq))
+                placeholders += n
+                # counted as references expand, so a flood of them is refused before the text is built
+                self._check_length(placeholders, f"its first {len(refs) + 1} sequence references take")
+                pieces.append(self.config.placeholder_token * n)
                 refs.append((seq, content))
                 last = end
             pieces.append(content[last:])
@@ -153,6 +189,40 @@ class SeqChatProcessor:
         if not any(m["role"] == "user" for m in out):
             raise SeqChatInputError("the conversation has no user message")
         return out, refs
+
+    def _check_length(self, n_tokens: int, what: str = "the expanded prompt is") -> None:
+        """Refuse a prompt past the decoder's context, naming the limit."""
+        if self.context_length is not None and n_tokens > self.context_length:
+            raise SeqChatInputError(
+                f"prompt too long: {what} {n_tokens} tokens (each @reference expands to the sequence's "
+                f"placeholder tokens); the decoder reads at most {self.context_length}: refer to fewer or "
+                "shorter sequences, or start a new conversation"
+            )
+
+    def prompt_length(
+        self,
+        conversation: Seq[Message],
+        sequences: Sequences | None = None,
+        add_generation_prompt: bool = True,
+        system_prompt: str | None = None,
+    ) -> int:
+        """Validate one conversation as `__call__` would and return its token count, without encoder windows."""
+        system_prompt = system_prompt if system_prompt is not None else self.config.system_prompt
+        ids, _, _ = self._prepare(conversation, sequences, add_generation_prompt, system_prompt)
+        return len(ids)
+
+    def _prepare(
+        self, conv: Seq[Message], seqs: Sequences | None, add_generation_prompt: bool, system_prompt: str | None
+    ) -> tuple[list[int], list[int], list[tuple[Sequence, str]]]:
+        """Token ids, labels and references of one conversation, refused past the decoder's context."""
+        named = _ordered_sequences(seqs)
+        conv = check_messages(conv)
+        if system_prompt and (not conv or conv[0]["role"] != "system"):
+            conv = [{"role": "system", "content": system_prompt}] + conv
+        messages, refs = self._expand(conv, named)
+        ids, labels = self._tokenize_chat(messages, add_generation_prompt)
+        self._check_length(len(ids))
+        return ids, labels, refs
 
     @staticmethod
     def _next_positional(queue: list[Sequence], modality: str, turn: int) -> Sequence:
@@ -264,12 +334,8 @@ class SeqChatProcessor:
         occurrences: list[_Occurrence] = []
         unique: dict[str, tuple[str, Sequence]] = {}  # key -> (encoder, sequence)
         for conv, seqs in zip(conversations, sequences, strict=True):
-            named = _ordered_sequences(seqs)
-            conv = list(conv)
-            if system_prompt and (not conv or conv[0].get("role") != "system"):
-                conv = [{"role": "system", "content": system_prompt}] + conv
-            messages, refs = self._expand(conv, named)
-            rows.append(self._tokenize_chat(messages, add_generation_prompt))
+            ids, labels, refs = self._prepare(conv, seqs, add_generation_prompt, system_prompt)
+            rows.append((ids, labels))
             for seq, question in refs:
                 enc = self._encoder_for(seq)
                 key = sequence_key(enc, seq.residues)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,18 +93,57 @@ def guess_modality(residues: str) -> str:
     return "protein"
 
 
+def infer_modality(residues: str, name: str = "seq") -> str:
+    """`guess_modality` for user input: nucleotides mixing T and U are refused instead of read as protein."""
+    modality = guess_modality(residues)
+    letters = set(residues.upper()) - set(" \n\r\t")
+    if modality == "protein" and letters <= ALPHABETS["dna"] | ALPHABETS["rna"]:
+        raise SeqChatInputError(
+            f"sequence '{name}' mixes T and U, so it is neither clean DNA nor RNA: fix the stray letter, "
+            "or pass the modality (dna, rna or protein) explicitly"
+        )
+    return modality
+
+
 def _open_text(path: str | os.PathLike) -> io.TextIOBase:
     p = Path(path)
-    if not p.exists():
-        raise SeqChatInputError(f"FASTA file '{p}' does not exist")
-    if p.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
-    return open(p, encoding="utf-8")
+    try:
+        exists = p.exists()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte, names no file
+        exists = False
+    if not exists:
+        raise SeqChatInputError(f"FASTA file '{str(p)[:200]}' does not exist")
+    if p.is_dir():
+        raise SeqChatInputError(f"'{p}' is a directory; pass a FASTA file")
+    try:
+        if p.suffix == ".gz":
+            return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
+        return open(p, encoding="utf-8")
+    except OSError as e:
+        raise SeqChatInputError(f"FASTA file '{p}' cannot be opened ({e.strerror or e})") from None
+
+
+def checked_lines(handle: Iterable[str], source: str) -> Iterator[str]:
+    """The lines of a text handle, with unreadable bytes (not UTF-8, broken gzip) turned into one clear error."""
+    try:
+        yield from handle
+    except UnicodeDecodeError as e:
+        raise SeqChatInputError(
+            f"{source}: byte {e.start} is not UTF-8 text ({e.reason}): save the file as UTF-8 "
+            "(or ASCII) FASTA"
+        ) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise SeqChatInputError(
+            f"{source}: not a readable gzip file ({e or type(e).__name__}): it is truncated or not "
+            "gzip-compressed; re-download it, or drop the .gz suffix if it is plain text"
+        ) from None
+    except OSError as e:
+        raise SeqChatInputError(f"{source}: cannot be read ({e.strerror or e})") from None
 
 
 def iter_fasta_records(handle: Iterable[str], source: str = "<text>") -> Iterator[tuple[str, str]]:
     """Yield (header, raw residues) pairs; raise a clear error on malformed FASTA."""
-    lines = iter(handle)
+    lines = checked_lines(handle, source)
     first = ""
     for line in lines:
         if line.strip():
@@ -114,8 +155,6 @@ def iter_fasta_records(handle: Iterable[str], source: str = "<text>") -> Iterato
         raise SeqChatInputError(
             f"{source}: malformed FASTA, the first non-empty line must start with '>' but reads '{first.strip()[:40]}'"
         )
-    import itertools
-
     for header, residues in SimpleFastaParser(itertools.chain([first], lines)):
         if not header.strip():
             raise SeqChatInputError(f"{source}: malformed FASTA, a record has an empty header line '>'")
@@ -146,7 +185,7 @@ def _records_to_sequences(
         if name in seen:
             raise SeqChatInputError(f"{source}: two records share the id '{name}'; ids must be unique")
         seen.add(name)
-        out.append(make_sequence(residues, modality or guess_modality(residues), name, max_length))
+        out.append(make_sequence(residues, modality or infer_modality(residues, name), name, max_length))
     if not out:
         raise SeqChatInputError(f"{source}: no FASTA records found")
     return out
@@ -162,7 +201,7 @@ def as_sequence(value: Sequence | str, name: str, modality: str | None = None) -
         return value
     if not isinstance(value, str):
         raise SeqChatInputError(f"sequence '{name}' must be a string or a Sequence, got {type(value).__name__}")
-    return make_sequence(value, modality or guess_modality(value), name)
+    return make_sequence(value, modality or infer_modality(value, name), name)
 
 
 def as_named_sequences(values: Mapping[str, Sequence | str] | Iterable[Sequence]) -> dict[str, Sequence]:

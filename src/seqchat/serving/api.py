@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from seqchat.config import SeqChatConfig
+from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import REFERENCE, referenced_subset
+from seqchat.processor import REFERENCE, check_messages, referenced_subset
 from seqchat.sequences import Sequence, as_named_sequences, read_fasta
-from seqchat.serving.attribution import Attribution, attribute
+from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES, Attribution, attribute, check_budget
+from seqchat.serving.predict import class_task, task_sequence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,9 +112,18 @@ class SeqChat:
 
         folder = model if model is not None else (shipped_model_dir() if config is None else None)
         if folder is not None:
-            return cls(
-                SeqChatForConditionalGeneration.from_pretrained(folder), calibrators=load_calibrators(folder)
-            )
+            loaded = SeqChatForConditionalGeneration.from_pretrained(folder)
+            try:
+                calibrators = load_calibrators(folder)
+            except SeqChatInputError:
+                raise
+            except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # JSON syntax or fields
+                raise SeqChatInputError(
+                    f"'{Path(folder) / 'calibration.json'}' is not a valid calibration file "
+                    f"({type(e).__name__}: {str(e)[:160]}): refit it with `seqchat eval --save-calibration` "
+                    "or delete it"
+                ) from None
+            return cls(loaded, calibrators=calibrators)
         cfg = SeqChatConfig.from_file(config or default_config_path())
         print(
             "seqchat: warning: no trained model given; the encoders and projector are randomly initialised, "
@@ -120,6 +131,38 @@ class SeqChat:
             file=sys.stderr,
         )
         return cls(SeqChatForConditionalGeneration(cfg))
+
+    # ---- argument checks ----------------------------------------------------------------------
+    @staticmethod
+    def check_max_new_tokens(value: Any) -> int:
+        """A positive whole number of tokens to generate."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SeqChatInputError(f"max_new_tokens must be a whole number of at least 1, got {value!r}")
+        return value
+
+    def check_request(
+        self,
+        messages: Any,
+        sequences: Pool | Iterable | None,
+        max_new_tokens: Any = 128,
+        task: Any = None,
+        attribution: bool = False,
+        max_attribution_residues: int = MAX_ATTRIBUTION_RESIDUES,
+    ) -> list[dict[str, str]]:
+        """Everything about a chat request that can be wrong, found before any model work: the messages,
+        names, references, prompt length (against the decoder's context), task, and attribution budget."""
+        messages = check_messages(messages)
+        if not messages or messages[-1]["role"] != "user":
+            raise SeqChatInputError("the last message must be the user's question (role 'user')")
+        self.check_max_new_tokens(max_new_tokens)
+        class_task(task)
+        named = self._referenced(messages, sequences)
+        self.model.processor.prompt_length(messages, named, system_prompt=self.system_prompt)
+        if task is not None:
+            self._task_inputs(task, messages, sequences)
+        if attribution:
+            check_budget(self._named(messages, sequences), max_attribution_residues)
+        return messages
 
     # ---- chat ---------------------------------------------------------------------------------
     def _referenced(self, messages: list[dict[str, str]], sequences: Pool | Iterable | None) -> Any:
@@ -160,6 +203,8 @@ class SeqChat:
         limits = (
             [max_new_tokens] * len(conversations) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         )
+        for n in limits:
+            self.check_max_new_tokens(n)
         batch = self._prompt(conversations, sequences)
         logprobs: list[list[float]] = []
         with torch.no_grad():
@@ -184,9 +229,7 @@ class SeqChat:
         attribution: bool = False,
     ) -> Answer:
         """Answer the last user turn of a conversation; `stream` receives the text piece by piece."""
-        messages = [dict(m) for m in messages]
-        if not messages or messages[-1].get("role") != "user":
-            raise SeqChatInputError("the last message must be the user's question (role 'user')")
+        messages = self.check_request(messages, sequences, max_new_tokens, task, attribution)
         batch = self._prompt([messages], [sequences])
         proc = self.model.processor
         streamer = None
@@ -243,55 +286,67 @@ class SeqChat:
         A mapping of sequences is a pool (e.g. a FASTA file): only those the conversation names are read.
         With `task` (a binary or multi-class task name) the answer also carries class probabilities.
         """
-        messages = list(history or []) + [{"role": "user", "content": question}]
+        if not isinstance(question, str):
+            raise SeqChatInputError(f"question must be text, got {type(question).__name__}")
+        messages = check_messages(history or []) + [{"role": "user", "content": question}]
         return self.chat(messages, sequences, max_new_tokens, stream, task, attribution)
 
     def _class_probability(
         self, task_name: str, messages: list[dict[str, str]], sequences: Any, text: str
     ) -> tuple[dict[Any, float], float | None]:
         """Class probabilities of the one sequence the question is about, and that of the class the answer states."""
-        from seqchat.data.tasks import get_task
         from seqchat.evaluation.answers import parse_prediction
         from seqchat.inference import predict_task
 
-        task = get_task(task_name)
-        if task.task_type not in ("binary", "multiclass"):
-            raise SeqChatInputError(
-                f"task '{task_name}' is {task.task_type}; class probabilities exist for binary and multi-class tasks"
-            )
+        probs = predict_task(
+            self.model, task_name, self._task_inputs(task_name, messages, sequences), mode="score", question_index=None,
+            calibrator=self.calibrators.get(task_name),
+        )[0].probabilities  # fmt: skip
+        stated = parse_prediction(task_name, text)
+        return probs, (probs.get(stated) if stated is not None else None)
+
+    @staticmethod
+    def _named(messages: list[dict[str, str]], sequences: Any) -> dict[str, Sequence]:
+        """The sequences a conversation is about: the referenced ones of a pool, or all of a list."""
         if isinstance(sequences, Mapping):
-            named = referenced_subset(messages, as_named_sequences(sequences))
-        else:
-            named = as_named_sequences(sequences or [])
+            return referenced_subset(messages, as_named_sequences(sequences))
+        return as_named_sequences(sequences or [])
+
+    def _task_inputs(self, task_name: str, messages: list[dict[str, str]], sequences: Any) -> list[Any]:
+        """The one input a question with a task is about, checked against the task: a sequence, or a pair
+        task's (first, second) in role order."""
+        task = get_task(class_task(task_name))
+        named = self._named(messages, sequences)
         if len(named) != len(task.inputs):
             need = f"two sequences ({' and '.join(task.roles)})" if task.is_pair else "one sequence"
             raise SeqChatInputError(
                 f"class probabilities for '{task_name}' need a question about exactly {need}; "
                 f"this one refers to {len(named)}"
             )
-        inputs: list[Any] = list(named.values())
-        if task.is_pair:
-            # a sequence named after a role, or the only one of a role's modality, takes that role; else given order
-            rest = list(named.values())
-            pair = [named.get(r) or next((x for x in rest if x.modality == m and
-                                          sum(y.modality == m for y in rest) == 1), None)
-                    for r, m in zip(task.roles, task.inputs, strict=True)]  # fmt: skip
-            left = [x for x in rest if x not in pair]
-            inputs = [tuple(x if x is not None else left.pop(0) for x in pair)]
-        probs = predict_task(
-            self.model, task_name, inputs, mode="score", question_index=None,
-            calibrator=self.calibrators.get(task_name),
-        )[0].probabilities  # fmt: skip
-        stated = parse_prediction(task_name, text)
-        return probs, (probs.get(stated) if stated is not None else None)
+        limit = self.model.config.max_sequence_length
+        if not task.is_pair:
+            (seq,) = named.values()
+            return [task_sequence(task_name, seq, seq.name, limit)]
+        # a sequence named after a role, or the only one of a role's modality, takes that role; else given order
+        rest = list(named.values())
+        pair = [named.get(r) or next((x for x in rest if x.modality == m and
+                                      sum(y.modality == m for y in rest) == 1), None)
+                for r, m in zip(task.roles, task.inputs, strict=True)]  # fmt: skip
+        left = [x for x in rest if x not in pair]
+        chosen = [x if x is not None else left.pop(0) for x in pair]
+        return [tuple(task_sequence(task_name, x, x.name, limit, m) for x, m in zip(chosen, task.inputs, strict=True))]
 
     def attribute(
-        self, messages: list[dict[str, str]] | str, answer: str, sequences: Pool | Iterable | None
+        self,
+        messages: list[dict[str, str]] | str,
+        answer: str,
+        sequences: Pool | Iterable | None,
+        max_residues: int = MAX_ATTRIBUTION_RESIDUES,
     ) -> list[Attribution]:
         """Gradient × input scores per residue of each sequence the conversation refers to, for this answer."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
-        convo = list(messages)
+        convo = check_messages(messages)
         if self.system_prompt and (not convo or convo[0].get("role") != "system"):
             convo = [{"role": "system", "content": self.system_prompt}] + convo
         if not isinstance(sequences, Mapping):  # positional sequences, named as the processor names them
@@ -299,7 +354,7 @@ class SeqChat:
                 (s.name if isinstance(s, Sequence) else f"seq{i + 1}"): s
                 for i, s in enumerate(sequences or [])
             }
-        return attribute(self.model, convo, answer, sequences)
+        return attribute(self.model, convo, answer, sequences, max_residues)
 
     # ---- tasks --------------------------------------------------------------------------------
     def predict(

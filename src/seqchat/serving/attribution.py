@@ -9,15 +9,24 @@ every sequence gets one score; positive means the residue makes the answer more 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from seqchat.errors import SeqChatInputError
 from seqchat.processor import IGNORE_INDEX, referenced_subset, sequence_key
 from seqchat.sequences import Sequence, as_named_sequences
 from seqchat.tokenization import split_windows, window_starts
+
+# The backward pass holds every encoder window's activations at once (~0.85 GB per 20,000 nt with the
+# shipped encoders), so one request may attribute at most this many residues in all.
+MAX_ATTRIBUTION_RESIDUES = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,15 +71,44 @@ def _per_residue(
     return (total / hits.clamp(min=1)).tolist()
 
 
+def check_budget(named: Mapping[str, Sequence], max_residues: int = MAX_ATTRIBUTION_RESIDUES) -> None:
+    """Refuse an attribution over more residues than the budget, naming the limit."""
+    total = sum(len(s) for s in named.values())
+    if total > max_residues:
+        raise SeqChatInputError(
+            f"attribution over {total} residues asked; the limit is {max_residues} residues per request: "
+            "ask about fewer or shorter sequences, or drop attribution"
+        )
+
+
+def release_memory() -> None:
+    """Hand freed activation memory back to the system (glibc keeps it in its arenas otherwise)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def attribute(
     model: Any,
     messages: list[dict[str, str]],
     answer: str,
     sequences: Mapping[str, Sequence | str],
+    max_residues: int = MAX_ATTRIBUTION_RESIDUES,
 ) -> list[Attribution]:
     """Gradient × input scores per residue of each referenced sequence for `answer` to the last user turn."""
     pool = as_named_sequences(sequences)
     named = referenced_subset(messages, pool)
+    check_budget(named, max_residues)
+    try:
+        return _attribute(model, messages, answer, named)
+    finally:
+        release_memory()
+
+
+def _attribute(
+    model: Any, messages: list[dict[str, str]], answer: str, named: dict[str, Sequence]
+) -> list[Attribution]:
     proc = model.processor
     prompt = proc(messages, named, add_generation_prompt=True)
     batch = proc(list(messages) + [{"role": "assistant", "content": answer}], named)

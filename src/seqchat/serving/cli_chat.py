@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
+from seqchat.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import REFERENCE
-from seqchat.sequences import Sequence, guess_modality, make_sequence, read_fasta
+from seqchat.processor import REFERENCE, check_reference_name
+from seqchat.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.serving.predict import class_task
 
 
 def _sequences(args: argparse.Namespace) -> dict:
@@ -24,7 +26,8 @@ def _sequences(args: argparse.Namespace) -> dict:
         name, sep, residues = item.partition("=")
         if not sep:
             raise SeqChatInputError(f"--seq takes NAME=RESIDUES, got '{item[:30]}'")
-        seqs[name] = make_sequence(residues, args.modality or guess_modality(residues), name)
+        check_reference_name(name)
+        seqs[name] = make_sequence(residues, args.modality or infer_modality(residues, name), name)
     return seqs
 
 
@@ -33,6 +36,7 @@ def run_ask(args: argparse.Namespace) -> int:
     from seqchat.serving.api import SeqChat
 
     seqs = _sequences(args)
+    class_task(args.task)  # before the model loads, not after generating
     bot = SeqChat.load(model=args.model, config=args.config)
     answer = bot.ask(args.question, seqs, max_new_tokens=args.max_new_tokens, task=args.task)
     print(answer)
@@ -116,7 +120,8 @@ class ChatSession:
             raise SeqChatInputError("nothing was pasted")
         if name is None:
             name = next(f"seq{i}" for i in range(1, len(self.pool) + 2) if f"seq{i}" not in self.pool)
-        self.add([make_sequence(residues, guess_modality(residues), name)])
+        check_reference_name(name)
+        self.add([make_sequence(residues, infer_modality(residues, name), name)])
 
     def _referenced_in_history(self, name: str) -> bool:
         return any(
@@ -155,6 +160,8 @@ class ChatSession:
                 self._question(line)
         except SeqChatInputError as e:
             self.error(str(e))
+        except Exception as e:  # noqa: BLE001  (a failed command must not end the session and lose its state)
+            self.error(f"{line.split()[0]} failed ({type(e).__name__}: {e}); the session goes on")
         return True
 
     @staticmethod
@@ -200,9 +207,7 @@ class ChatSession:
                 self.task = None
                 self.say("no task: answers carry no class probabilities")
             else:
-                from seqchat.data.tasks import get_task
-
-                self.task = get_task(args[0]).name
+                self.task = class_task(args[0])
                 self.say(f"answers about one sequence now carry {self.task} class probabilities")
         else:
             raise SeqChatInputError(f"unknown command {cmd}; /help lists the commands")
@@ -253,10 +258,7 @@ def run_chat(args: argparse.Namespace) -> int:
     from seqchat.serving.api import SeqChat
 
     seqs = _sequences(args)
-    if args.task:
-        from seqchat.data.tasks import get_task
-
-        get_task(args.task)
+    class_task(args.task)
     bot = SeqChat.load(model=args.model, config=args.config)
     session = ChatSession(bot, seqs, max_new_tokens=args.max_new_tokens, show_confidence=args.confidence,
                           task=args.task)  # fmt: skip
@@ -285,9 +287,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="answer one question about sequences (refer to them as @id)")
     p.add_argument("question", help='e.g. "Is there a promoter in @seq1?"')
     _common(p)
-    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-new-tokens", type=positive_int, default=96)
     p.set_defaults(func=run_ask)
     c = sub.add_parser("chat", help="interactive chat about sequences (refer to them as @id)")
     _common(c)
-    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--max-new-tokens", type=positive_int, default=128)
     c.set_defaults(func=run_chat)

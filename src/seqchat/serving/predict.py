@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,8 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqchat.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import Sequence, _open_text, guess_modality, iter_fasta_records, make_sequence
+from seqchat.sequences import (
+    Sequence,
+    _open_text,
+    checked_lines,
+    guess_modality,
+    iter_fasta_records,
+    make_sequence,
+)
 
 CLASS_TYPES = ("binary", "multiclass")
 
@@ -39,6 +48,22 @@ def resolved_mode(task_name: str, mode: str) -> str:
     if mode == "auto":
         return "score" if get_task(task_name).task_type in CLASS_TYPES else "generate"
     return mode
+
+
+def class_task(task: Any) -> str | None:
+    """None, or the name of a binary/multi-class task (one clear error otherwise, before any model work)."""
+    from seqchat.data.tasks import get_task
+
+    if task is None:
+        return None
+    if not isinstance(task, str):
+        raise SeqChatInputError(f"task must be a task name (a string), got {type(task).__name__}")
+    spec = get_task(task)
+    if spec.task_type not in CLASS_TYPES:
+        raise SeqChatInputError(
+            f"task '{task}' is {spec.task_type}; class probabilities exist for binary and multi-class tasks"
+        )
+    return task
 
 
 def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
@@ -62,9 +87,24 @@ def task_sequence(task_name: str, residues: str, name: str, max_length: int, mod
     """Validate one input as a sequence of the task's modality, or the given one (one clear error if it is not)."""
     from seqchat.data.tasks import get_task
 
-    if isinstance(residues, Sequence):
-        residues = residues.residues
     modality = modality or get_task(task_name).modality
+    nucleotide = modality != "protein"
+    if isinstance(residues, Sequence):
+        if (residues.modality != "protein") != nucleotide:
+            raise SeqChatInputError(
+                f"sequence '{name}' is {residues.modality.upper()}, but task '{task_name}' reads {modality.upper()}"
+            )
+        residues = residues.residues
+    elif not isinstance(residues, str):
+        raise SeqChatInputError(
+            f"sequence '{name}' must be a string of residues, got {type(residues).__name__}"
+        )
+    elif not nucleotide and guess_modality(residues) != "protein":
+        # A, C, G, T and N are amino acids too, so only the letter mix tells DNA given to a protein task
+        raise SeqChatInputError(
+            f"sequence '{name}' holds only nucleotide letters (looks like {guess_modality(residues).upper()}), "
+            f"but task '{task_name}' reads PROTEIN: pass the protein sequence (translate it first)"
+        )
     try:
         return make_sequence(residues, modality, name, max_length)
     except SeqChatInputError as e:
@@ -184,13 +224,52 @@ class PredictSummary:
 
 def _count_records(path: Path) -> int:
     with _open_text(path) as fh:
-        return sum(1 for line in fh if line.startswith(">"))
+        return sum(1 for line in checked_lines(fh, str(path)) if line.startswith(">"))
+
+
+def check_output(out: Path, columns: list[str]) -> None:
+    """Refuse an --out that cannot be written, or that holds something other than an earlier run of this
+    task, without touching it (run before the model loads)."""
+    try:
+        exists = out.exists()
+    except (OSError, ValueError) as e:
+        raise SeqChatInputError(f"--out '{str(out)[:200]}' is not a usable file name ({e})") from None
+    if exists:
+        if out.is_dir():
+            raise SeqChatInputError(f"--out '{out}' is a directory; name a CSV file")
+        if not os.access(out, os.W_OK):
+            raise SeqChatInputError(f"--out '{out}' is not writable; choose another file or fix its permissions")
+        _check_header(out, columns)
+        return
+    parent = out.parent
+    while not parent.exists():  # the missing folders are made at write time
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise SeqChatInputError(f"--out '{out}' cannot be created: '{parent}' is not a writable folder")
+
+
+def _check_header(out: Path, columns: list[str]) -> None:
+    """Read-only: the file's first line must be this task's CSV header."""
+    if out.stat().st_size == 0:
+        return
+    try:
+        with open(out, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except (UnicodeDecodeError, csv.Error):
+        header = ["(not CSV text)"]
+    if header is not None and header != columns:
+        raise SeqChatInputError(
+            f"'{out}' holds other columns ({', '.join(header[:6])}...) than this task writes "
+            f"({', '.join(columns[:6])}...): it is not an earlier run of the same task; choose another --out"
+        )
 
 
 def _done_ids(out: Path, columns: list[str]) -> set[str]:
     """Ids already in an earlier run's output; a torn last line (killed mid-write) is cut off first."""
     if not out.exists() or out.stat().st_size == 0:
         return set()
+    # only a file that is surely an earlier run of this task is ever modified
+    _check_header(out, columns)
     with open(out, "rb+") as fh:
         data_end = fh.seek(0, 2)
         fh.seek(max(0, data_end - 1))
@@ -200,14 +279,7 @@ def _done_ids(out: Path, columns: list[str]) -> set[str]:
             fh.truncate(content.rfind(b"\n") + 1)
     with open(out, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return set()
-        if header != columns:
-            raise SeqChatInputError(
-                f"'{out}' holds other columns ({', '.join(header[:6])}...) than this task writes "
-                f"({', '.join(columns[:6])}...): it is not an earlier run of the same task; choose another --out"
-            )
+        next(reader, None)
         return {row[0] for row in reader if row}
 
 
@@ -390,14 +462,24 @@ def run_predict(args: argparse.Namespace) -> int:
     if not ok:
         hint = pair_input_hint(args.task) if pair else "give one FASTA file (--fasta)"
         raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")
+    # every input is checked before the model loads: task, mode, output file, and a FASTA file that can be
+    # read to the end (not truncated, UTF-8)
+    check_output(Path(args.out), prediction_columns(args.task, args.mode))
+    for f in fastas:
+        _count_records(Path(f))
     bot = SeqChat.load(model=args.model, config=args.config)
     kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
                   question_index=args.question_index, max_new_tokens=args.max_new_tokens,
                   calibrator=bot.calibrators.get(args.task), progress=not args.no_progress)  # fmt: skip
-    if pair:
-        s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
-    else:
-        s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
+    try:
+        if pair:
+            s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
+        else:
+            s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
+    except KeyboardInterrupt:
+        print(f"\nseqchat predict: interrupted; every finished chunk is saved in {args.out}: run the same "
+              "command again to resume where it stopped", file=sys.stderr)  # fmt: skip
+        return 130
     parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
     if s.already_done:
         parts.append(f"{s.already_done} already in {args.out}")
@@ -424,10 +506,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="build an untrained architecture from this YAML instead")
     p.add_argument("--mode", default="auto", choices=["auto", "score", "generate"],
                    help="auto: candidate scoring for class tasks, generation for the others")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--chunk-size", type=int, default=256, help="records read and written per step")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--chunk-size", type=positive_int, default=256, help="records read and written per step")
     p.add_argument("--question-index", type=int, default=None,
                    help="which held-out question template to ask (default: picked by a hash of each sequence)")
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=positive_int, default=48)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_predict)

@@ -10,24 +10,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import queue
-import re
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, Field
+from starlette.requests import Request  # at module level: FastAPI resolves endpoint annotations here
 
+from seqchat.argtypes import port_number, positive_int
+from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import Sequence, guess_modality, make_sequence, read_fasta
+from seqchat.processor import check_reference_name
+from seqchat.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES
+from seqchat.serving.predict import prediction_columns, prediction_rows, task_input
 
 log = logging.getLogger("seqchat.serve")
-NAME = re.compile(r"^[A-Za-z0-9_][\w.:|\-]*$")
+# Host headers answered by default: a web page on another name (DNS rebinding) cannot reach the API
+LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass
@@ -43,7 +51,10 @@ class Limits:
     max_predict_sequences: int = 1_000
     max_queue: int = 512
     max_batch: int = 32
+    predict_chunk: int = 8  # sequences predicted between two chat batches
+    max_attribution_residues: int = MAX_ATTRIBUTION_RESIDUES
     request_timeout_s: float = 300.0
+    disconnect_poll_s: float = 0.5  # how often a waiting request checks that its client is still there
 
 
 # ---- request and response bodies --------------------------------------------------------------
@@ -149,23 +160,47 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     queued_at: float = field(default_factory=time.perf_counter)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # a predict job's finished rows, in order
+    settled: bool = False  # answered (or failed) by the worker
+
+    @property
+    def left(self) -> int:
+        """Sequences of a predict job not yet predicted."""
+        return len(self.payload["ids"]) - len(self.rows) if self.kind == "predict" else 0
 
 
 class ServerBusy(Exception):
     """The request queue is full."""
 
 
+class ClientGone(Exception):
+    """The client closed its connection before the answer was ready."""
+
+
 class BatchingWorker:
-    """Runs every model call on one thread, batching the requests that queued up meanwhile."""
+    """Runs every model call on one thread, batching the requests that queued up meanwhile.
+
+    Each cycle answers the chat requests that are waiting (up to `max_batch`) in one batch, then predicts
+    one chunk of `predict_chunk` sequences of the waiting predict requests, so a long prediction never
+    holds chats back by more than one chunk. Requests whose client timed out or went away are dropped,
+    a prediction between two chunks.
+    """
 
     def __init__(self, bot: Any, limits: Limits):
         self.bot = bot
         self.limits = limits
-        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=limits.max_queue)
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()  # inbox; the worker sorts it into the two below
+        self.chats: deque[_Job] = deque()
+        self.predicts: deque[_Job] = deque()
+        # the worker changes the two queues (and `pending`) under this lock, so /healthz can read them
+        self.queue_lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        self.pending = 0  # submitted and not yet settled; bounded by max_queue
         self.batches = 0
         self.answered = 0
+        self.cancelled = 0
+        self.predicted = 0
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
@@ -175,59 +210,152 @@ class BatchingWorker:
                 self.thread.start()
 
     def stop(self) -> None:
-        """Let the worker finish its batch and exit."""
+        """Let the worker finish its cycle and exit."""
         with self.lock:
             if self.thread is not None and self.thread.is_alive():
                 self.jobs.put(None)
                 self.thread.join(timeout=60)
             self.thread = None
 
-    async def submit(self, kind: str, payload: dict[str, Any]) -> Any:
-        """Queue a job and wait for its result (raises what the model call raised)."""
+    def depth(self) -> dict[str, int]:
+        """What waits: chat requests, predict requests and the sequences those still have to predict."""
+        with self.jobs.mutex, self.queue_lock:
+            waiting = [j for j in (*self.jobs.queue, *self.chats, *self.predicts) if j is not None and not j.settled]
+        chats = [j for j in waiting if j.kind == "chat"]
+        predicts = [j for j in waiting if j.kind == "predict"]
+        return {"chat": len(chats), "predict": len(predicts), "predict_sequences": sum(j.left for j in predicts)}
+
+    async def submit(
+        self, kind: str, payload: dict[str, Any], disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> Any:
+        """Queue a job and wait for its result (raises what the model call raised); a job whose wait times
+        out, or whose client disconnects (`disconnected` says so), is cancelled."""
         self.start()
         loop = asyncio.get_running_loop()
         job = _Job(kind, payload, loop, loop.create_future())
+        with self.queue_lock:
+            if self.pending >= self.limits.max_queue:
+                raise ServerBusy(f"server busy: {self.limits.max_queue} requests are queued; retry shortly")
+            self.pending += 1
+        self.jobs.put(job)
+        deadline = time.perf_counter() + self.limits.request_timeout_s
         try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            raise ServerBusy(
-                f"server busy: {self.limits.max_queue} requests are queued; retry shortly"
-            ) from None
-        return await asyncio.wait_for(job.future, self.limits.request_timeout_s)
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                done, _ = await asyncio.wait({job.future}, timeout=min(left, self.limits.disconnect_poll_s))
+                if done:
+                    return job.future.result()
+                if disconnected is not None and await disconnected():
+                    raise ClientGone
+        finally:
+            if not job.future.done():
+                job.future.cancel()  # the worker drops it at its next step
 
     # -- worker thread --
     def _run(self) -> None:
         with torch.no_grad():
             while True:
-                job = self.jobs.get()
-                if job is None:
+                if not self._collect(block=not (self.chats or self.predicts)):
                     return
-                batch = [job]
-                # everything that queued while the last batch ran joins this one
-                while len(batch) < self.limits.max_batch:
-                    try:
-                        nxt = self.jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self.jobs.put(None)
-                        break
-                    batch.append(nxt)
-                batch = [j for j in batch if not j.future.done()]  # timed-out requests are dropped
-                if batch:
-                    self._process(batch)
+                self._drop_cancelled()
+                if not (self.chats or self.predicts):
+                    continue
+                self.batches += 1
+                with self.queue_lock:
+                    chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
+                if chats:
+                    self._guarded(chats, self._chat)
+                    self._collect(block=False)
+                    self._drop_cancelled()
+                if self.predicts:
+                    self._predict_step()
 
-    def _process(self, jobs: list[_Job]) -> None:
-        self.batches += 1
-        chats = [j for j in jobs if j.kind == "chat"]
-        if chats:
-            self._guarded(chats, self._chat)
-        groups: dict[tuple[str, str], list[_Job]] = {}
-        for j in jobs:
-            if j.kind == "predict":
-                groups.setdefault((j.payload["task"], j.payload["mode"]), []).append(j)
-        for group in groups.values():
-            self._guarded(group, self._predict)
+    def _collect(self, block: bool) -> bool:
+        """Move the inbox into the chat and predict queues; False when told to stop."""
+        try:
+            job = self.jobs.get() if block else self.jobs.get_nowait()
+        except queue.Empty:
+            return True
+        while True:
+            if job is None:
+                return False
+            with self.queue_lock:
+                (self.chats if job.kind == "chat" else self.predicts).append(job)
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _drop_cancelled(self) -> None:
+        """Forget jobs that are answered, or that nobody waits for any more (timed out, client gone)."""
+        for q in (self.chats, self.predicts):
+            live = []
+            for j in q:
+                if not j.settled and j.future.done():
+                    j.settled = True
+                    self.cancelled += 1
+                    self._settled()
+                elif not j.settled:
+                    live.append(j)
+            with self.queue_lock:
+                q.clear()
+                q.extend(live)
+
+    def _settled(self) -> None:
+        with self.queue_lock:  # not self.lock: stop() holds that while it waits for this thread
+            self.pending -= 1
+
+    def _predict_step(self) -> None:
+        """Predict one chunk: the next sequences of the first waiting request and of those queued behind it
+        with the same task and mode (several small requests share a model call)."""
+        head = self.predicts[0]
+        key = (head.payload["task"], head.payload["mode"])
+        parts: list[tuple[_Job, int, int]] = []  # (job, first, end)
+        room = self.limits.predict_chunk
+        for j in self.predicts:
+            if room == 0:
+                break
+            if (j.payload["task"], j.payload["mode"]) == key:
+                first = len(j.rows)
+                end = min(len(j.payload["ids"]), first + room)
+                parts.append((j, first, end))
+                room -= end - first
+        self._guarded_predict(parts)
+        for j, _, _ in parts:
+            if not j.settled and j.left == 0:
+                self._finish(j, j.rows)
+        # round robin: a long request goes behind the others after its chunk
+        with self.queue_lock:
+            self.predicts.rotate(-1)
+        self._drop_cancelled()
+
+    def _guarded_predict(self, parts: list[tuple[_Job, int, int]]) -> None:
+        """Predict the chunk in one call; if that fails, per request so one bad request fails alone."""
+        try:
+            rows = self._predict_rows(parts)
+        except Exception as e:
+            if len(parts) == 1:
+                self._finish(parts[0][0], error=e)
+            else:
+                for part in parts:
+                    self._guarded_predict([part])
+            return
+        start = 0
+        for j, a, b in parts:
+            j.rows.extend(rows[start : start + b - a])
+            start += b - a
+
+    def _predict_rows(self, parts: list[tuple[_Job, int, int]]) -> list[dict[str, Any]]:
+        task, mode = parts[0][0].payload["task"], parts[0][0].payload["mode"]
+        ids = [i for j, a, b in parts for i in j.payload["ids"][a:b]]
+        seqs = [s for j, a, b in parts for s in j.payload["sequences"][a:b]]
+        rows = prediction_rows(
+            self.bot.model, task, ids, seqs, mode=mode, calibrator=self.bot.calibrators.get(task)
+        )
+        self.predicted += len(rows)
+        return rows
 
     def _guarded(self, jobs: list[_Job], fn: Callable[[list[_Job]], list[Any]]) -> None:
         """Run a batch; if it fails, rerun its jobs one by one so one bad request fails alone."""
@@ -250,7 +378,11 @@ class BatchingWorker:
                 self._finish(j, r)
 
     def _finish(self, job: _Job, result: Any = None, error: BaseException | None = None) -> None:
+        if job.settled:  # cancelled meanwhile and already counted
+            return
+        job.settled = True
         self.answered += 1
+        self._settled()
 
         def settle() -> None:
             if job.future.done():
@@ -277,22 +409,6 @@ class BatchingWorker:
                 out.append(e)
         return out
 
-    def _predict(self, jobs: list[_Job]) -> list[list[dict[str, Any]]]:
-        from seqchat.serving.predict import prediction_rows
-
-        task, mode = jobs[0].payload["task"], jobs[0].payload["mode"]
-        ids = [i for j in jobs for i in j.payload["ids"]]
-        seqs = [s for j in jobs for s in j.payload["sequences"]]
-        rows = prediction_rows(
-            self.bot.model, task, ids, seqs, mode=mode, calibrator=self.bot.calibrators.get(task)
-        )
-        out, start = [], 0
-        for j in jobs:
-            n = len(j.payload["ids"])
-            out.append(rows[start : start + n])
-            start += n
-        return out
-
 
 # ---- the application --------------------------------------------------------------------------
 
@@ -305,8 +421,6 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def _refuse(self, send: Any) -> None:
-        import json
-
         body = json.dumps({"error": f"request body over the {self.max_bytes} byte limit: send fewer or "
                                     "shorter sequences"}).encode()  # fmt: skip
         await send({"type": "http.response.start", "status": 413,
@@ -349,6 +463,36 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class HostCheck:
+    """ASGI middleware: answer only requests whose Host header names an allowed host ('*' allows any)."""
+
+    def __init__(self, app: Any, allowed: tuple[str, ...]):
+        self.app = app
+        self.allowed = {h.lower().strip("[]") for h in allowed}
+
+    @staticmethod
+    def hostname(header: str) -> str:
+        """The host of a Host header, without port or IPv6 brackets."""
+        header = header.strip().lower()
+        if header.startswith("["):
+            return header[1 : header.find("]")] if "]" in header else header
+        return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket") or "*" in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        host = self.hostname(dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1"))
+        if host in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"error": f"host '{host[:60]}' is not served; allowed: {', '.join(sorted(self.allowed))}"
+                                    " (start the server with --allowed-host NAME to add one)"}).encode()  # fmt: skip
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:
@@ -360,11 +504,11 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def create_app(bot: Any, limits: Limits | None = None) -> Any:
-    """The FastAPI application serving `bot` (a loaded `SeqChat`)."""
+def create_app(bot: Any, limits: Limits | None = None, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS) -> Any:
+    """The FastAPI application serving `bot` (a loaded `SeqChat`) to requests for `allowed_hosts`."""
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
@@ -393,6 +537,7 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
     app.state.worker = worker
     app.state.limits = limits
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last, so it runs first
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": message})
@@ -412,6 +557,10 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
     @app.exception_handler(ServerBusy)
     async def _busy(_r: Request, e: ServerBusy) -> JSONResponse:
         return error(503, str(e))
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_r: Request, _e: Exception) -> JSONResponse:
+        return error(499, "the client closed the connection; the request was cancelled")
 
     @app.exception_handler(asyncio.TimeoutError)
     async def _timeout(_r: Request, _e: Exception) -> JSONResponse:
@@ -434,14 +583,11 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
             )
         out: dict[str, Sequence] = {}
         for name, residues, modality in items:
-            if not NAME.match(name):
-                raise SeqChatInputError(
-                    f"sequence name '{name[:40]}' cannot be referred to as @name: use letters, digits and _ . : | -"
-                )
+            check_reference_name(name)
             if name in out:
                 raise SeqChatInputError(f"two sequences share the name '{name}'; names must be unique")
             out[name] = make_sequence(
-                residues, modality or guess_modality(residues), name, limits.max_sequence_length
+                residues, modality or infer_modality(residues, name), name, limits.max_sequence_length
             )
         return out
 
@@ -449,15 +595,17 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
-            "queued": worker.jobs.qsize(),
+            "queued": worker.pending,
+            "queue": worker.depth(),
             "batches": worker.batches,
             "answered": worker.answered,
+            "cancelled": worker.cancelled,
+            "predicted": worker.predicted,
         }
 
     @app.get("/v1/tasks", summary="tasks this model can predict")
     async def tasks() -> list[dict[str, Any]]:
         from seqchat.data.tasks import TASKS
-        from seqchat.serving.predict import prediction_columns
 
         readable = set(bot.model.config.modalities)
         return [
@@ -481,12 +629,14 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
             raise SeqChatInputError(
                 f"{len(seqs)} records; the limit is {limits.max_sequences} per conversation"
             )
+        for s in seqs:  # the names /v1/chat accepts, so a question can refer to every record
+            check_reference_name(s.name)
         return [
             {"name": s.name, "modality": s.modality, "length": len(s), "sequence": s.residues} for s in seqs
         ]
 
     @app.post("/v1/chat", response_model=ChatResponse, summary="answer the last user message")
-    async def chat(req: ChatRequest) -> dict[str, Any]:
+    async def chat(req: ChatRequest, request: Request) -> dict[str, Any]:
         if not req.messages or req.messages[-1].role != "user":
             raise SeqChatInputError("the last message must be the user's question (role 'user')")
         if len(req.messages) > limits.max_messages:
@@ -501,21 +651,17 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
             raise SeqChatInputError(
                 f"max_new_tokens {req.max_new_tokens} is over the limit {limits.max_new_tokens}"
             )
-        if req.task is not None:
-            from seqchat.data.tasks import get_task
-
-            get_task(req.task)
         payload = {
             "messages": [m.model_dump() for m in req.messages], "sequences": named_sequences(req.sequences),
             "max_new_tokens": req.max_new_tokens, "task": req.task, "attribution": req.attribution,
         }  # fmt: skip
-        return await worker.submit("chat", payload)
+        # the whole request is checked here, so a bad one never joins (and slows) a batch
+        bot.check_request(payload["messages"], payload["sequences"], req.max_new_tokens, req.task,
+                          req.attribution, limits.max_attribution_residues)  # fmt: skip
+        return await worker.submit("chat", payload, request.is_disconnected)
 
     @app.post("/v1/predict", response_model=PredictResponse, summary="predict a task for each sequence")
-    async def predict(req: PredictRequest) -> dict[str, Any]:
-        from seqchat.data.tasks import get_task
-        from seqchat.serving.predict import prediction_columns, task_input
-
+    async def predict(req: PredictRequest, request: Request) -> dict[str, Any]:
         columns = prediction_columns(req.task, req.mode)
         items: list[tuple[str, Any]] = list(req.sequences.items()) if isinstance(req.sequences, dict) else [
             (s.name, s.sequence) for s in req.sequences
@@ -538,7 +684,7 @@ def create_app(bot: Any, limits: Limits | None = None) -> Any:
             raise SeqChatInputError("sequence names must be unique within a request")
         seqs = [task_input(req.task, v, k, limits.max_sequence_length) for k, v in items]
         rows = await worker.submit(
-            "predict", {"task": req.task, "mode": req.mode, "ids": ids, "sequences": seqs}
+            "predict", {"task": req.task, "mode": req.mode, "ids": ids, "sequences": seqs}, request.is_disconnected
         )
         return {"task": req.task, "columns": columns, "rows": rows}
 
@@ -559,19 +705,26 @@ def _version() -> str:
         return "0"
 
 
+def allowed_hosts(bind: str, extra: list[str] | None) -> tuple[str, ...]:
+    """Localhost names, the address the server binds to (unless a wildcard) and the --allowed-host names."""
+    named = [] if bind in ("0.0.0.0", "::", "") else [bind]
+    return tuple(dict.fromkeys([*LOCAL_HOSTS, *named, *(extra or [])]))
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Load the model and serve it until interrupted."""
     import uvicorn
 
     from seqchat.serving.api import SeqChat
 
-    if not 0 < args.port < 65536:
-        raise SeqChatInputError(f"--port {args.port} is not a TCP port")
     limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                    max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length)  # fmt: skip
+                    max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
+                    predict_chunk=args.predict_chunk,
+                    max_attribution_residues=args.max_attribution_residues)  # fmt: skip
     bot = SeqChat.load(model=args.model, config=args.config)
     print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(create_app(bot, limits), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -584,14 +737,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it on the network)"
     )
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-batch", type=int, default=d.max_batch, help="requests answered together")
-    p.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting requests before 503s")
-    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
-    p.add_argument("--max-sequences", type=int, default=d.max_sequences, help="sequences per request")
+    p.add_argument("--port", type=port_number, default=8000)
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="also answer requests whose Host header is NAME ('*': any; default: localhost names "
+                        "and the --host address)")  # fmt: skip
+    p.add_argument("--max-batch", type=positive_int, default=d.max_batch, help="requests answered together")
+    p.add_argument("--max-queue", type=positive_int, default=d.max_queue, help="waiting requests before 503s")
+    p.add_argument("--max-body-bytes", type=positive_int, default=d.max_body_bytes)
+    p.add_argument("--max-sequences", type=positive_int, default=d.max_sequences, help="sequences per request")
     p.add_argument(
-        "--max-sequence-length", type=int, default=d.max_sequence_length, help="residues per sequence"
+        "--max-sequence-length", type=positive_int, default=d.max_sequence_length, help="residues per sequence"
     )
+    p.add_argument("--predict-chunk", type=positive_int, default=d.predict_chunk,
+                   help="sequences of a prediction run between two chat batches")  # fmt: skip
+    p.add_argument("--max-attribution-residues", type=positive_int, default=d.max_attribution_residues,
+                   help="residues one request may ask attribution over (memory grows with them)")  # fmt: skip
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
