@@ -207,6 +207,11 @@ class SeqChatForConditionalGeneration(nn.Module):
             raise SeqChatInputError("placeholder tokens found but no sequences were given")
         return embeds
 
+    def clear_caches(self) -> None:
+        """Forget cached encoder outputs and prefix keys/values (e.g. to time a cold run)."""
+        self.encoder_cache.clear()
+        self._prefix_kv.clear()
+
     # ---- forward / loss -----------------------------------------------------------------------
     @staticmethod
     def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
