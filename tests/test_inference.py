@@ -6,11 +6,21 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_DECODER
 from seqchat.data import templates as T
-from seqchat.inference import class_keys, confidence, load_calibrators, predict_task, save_calibrators
+from seqchat.inference import (
+    class_keys,
+    confidence,
+    load_calibrators,
+    predict_task,
+    question_indices,
+    save_calibrators,
+)
 
 DNA = "ACGTTGCAAC" * 8
 PROT = "MKVLAAGIIEW" * 3
+# larger random weights than the default tiny decoder: peaked logits that position or mask mistakes move
+SHARP = {"decoder_config": {**TINY_DECODER, "initializer_range": 0.2}}
 
 
 def test_score_many_equals_score_per_prompt(make_model):
@@ -46,6 +56,62 @@ def test_score_many_rejects_right_padding_and_ragged_candidates(make_model):
         model.score_many(left, [["yes"], ["yes", "no"]])
 
 
+def _both_paths(model, fn):
+    """fn() with the one-pass scoring path and with the reference path (caches cleared before each)."""
+    out = []
+    for fast in (True, False):
+        model.fast_scoring = fast
+        model.clear_caches()
+        out.append(fn())
+    model.fast_scoring = True
+    return out
+
+
+@pytest.mark.parametrize("projector", [None, {"type": "mlp", "pool_windows": True}])
+def test_fast_scoring_equals_reference_path(make_model, projector):
+    # pooled windows give each sequence its own number of soft tokens: rows of mixed lengths
+    model = make_model(seed=3, **SHARP, **({"projector": projector} if projector else {}))
+    sys_msg = {"role": "system", "content": "You are a careful biology assistant. Answer briefly and precisely."}
+    convs = [
+        [sys_msg, {"role": "user", "content": "Is @a a promoter?"}],
+        [sys_msg, {"role": "user", "content": "Tell me, at some length, what @a might be."}],
+        [sys_msg, {"role": "user", "content": "Is @a a promoter?"}],
+        [{"role": "user", "content": "Compare @a with @b."}],
+    ]
+    seqs = [{"a": DNA * 3}, {"a": PROT}, {"a": DNA[:30]}, {"a": DNA * 2, "b": PROT}]
+    # shared leading tokens, a candidate that is another's prefix, a repeated candidate
+    shared = ["No.", "No, it is not a promoter.", "No, it is not.", "Yes, it is a promoter.", "Yes", "No."]
+    per_prompt = [shared, list(reversed(shared)), ["a", "b c", "d e f", "a b", "a", "x"], shared]
+    batch = model.processor(convs, seqs, add_generation_prompt=True, padding_side="left")
+    assert batch["attention_mask"][:, 0].min() == 0  # left padding present
+    for cands in (shared, per_prompt):
+        fast, ref = _both_paths(model, lambda c=cands: model.score_many(batch, c))
+        torch.testing.assert_close(fast["mean_logprob"], ref["mean_logprob"], atol=2e-5, rtol=0)
+        assert torch.equal(fast["num_tokens"], ref["num_tokens"])
+        assert fast["mean_logprob"][0, 0] == pytest.approx(float(fast["mean_logprob"][0, 5]), abs=1e-6)
+    single = model.processor(convs[1], seqs[1], add_generation_prompt=True)
+    fast, ref = _both_paths(model, lambda: model.score(single, shared))
+    torch.testing.assert_close(fast["mean_logprob"], ref["mean_logprob"], atol=2e-5, rtol=0)
+
+
+def test_fast_scoring_follows_changing_adapters(make_model):
+    # LoRA weights change in training: a prefix's keys/values must not be reused from an earlier call
+    model = make_model(seed=4, lora={"r": 2}, **SHARP)
+    sys_msg = {"role": "system", "content": "You are a careful biology assistant. Answer briefly and precisely."}
+    convs = [[sys_msg, {"role": "user", "content": "Is @a a promoter?"}]] * 2
+    batch = model.processor(convs, [{"a": DNA}, {"a": DNA[:40]}], add_generation_prompt=True, padding_side="left")
+    before = model.score_many(batch, ["Yes.", "No, it is not."])["mean_logprob"]
+    with torch.no_grad():
+        for name, p in model.decoder.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    after = model.score_many(batch, ["Yes.", "No, it is not."])["mean_logprob"]
+    assert not torch.allclose(before, after, atol=1e-3)
+    model.fast_scoring = False
+    torch.testing.assert_close(after, model.score_many(batch, ["Yes.", "No, it is not."])["mean_logprob"],
+                               atol=2e-5, rtol=0)  # fmt: skip
+
+
 # ---- task-level prediction (real registry templates, tiny random model) ---------------------
 
 TATA = ["TATAAAAGGC" * 30, "GCGCGCATGC" * 30, "ACGTTGCAAC" * 30]
@@ -75,6 +141,18 @@ def test_batching_does_not_change_predictions(make_model):
     gen1 = predict_task(model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=1, max_new_tokens=5)
     gen2 = predict_task(model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=2, max_new_tokens=5)
     assert [p.answer for p in gen1] == [p.answer for p in gen2]
+
+
+def test_fast_scoring_gives_the_reference_probabilities(make_model):
+    model = make_model(seed=5, **SHARP)
+    # lengths vary and the hash picks several question templates: batches of different prompts
+    seqs = [s[: 300 - 37 * i] for i, s in enumerate(TATA * 3)]
+    assert len(set(question_indices("promoter_300_tata", seqs))) > 1
+    for task in ("promoter_300_tata", "splice_sites_human"):
+        fast, ref = _both_paths(model, lambda t=task: predict_task(model, t, seqs, mode="score", batch_size=4))
+        for a, b in zip(fast, ref, strict=True):
+            assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=1e-4)
+            assert a.prediction == b.prediction
 
 
 def test_generate_mode_parses_or_flags_each_answer(make_model):

@@ -248,3 +248,36 @@ def test_shared_prefix_cache_gives_the_same_loss_and_gradients(make_model):
     assert not model.decoder.get_input_embeddings().weight.requires_grad
     lora = make_model(lora={"r": 2})
     assert lora._shared_prefix(batch["input_ids"], batch["attention_mask"], batch["labels"]) == 0
+
+
+def test_scoring_generation_and_training_emit_no_warnings(make_model):
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    model = make_model(seed=2)
+    sys_msg = {"role": "system", "content": "You are a careful biology assistant. Answer briefly and precisely."}
+    conv = [sys_msg, {"role": "user", "content": "Is @a a promoter?"}]
+    prompt = model.processor(conv, {"a": DNA_A}, add_generation_prompt=True)
+    train = model.processor([conv + [{"role": "assistant", "content": "Yes."}]] * 2, [{"a": DNA_A}, {"a": DNA_B}])
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    hf_logger = logging.getLogger("transformers")
+    hf_logging.warning_once.cache_clear()  # a warning already shown once in this process would be silent
+    hf_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for fast in (True, False):
+                model.fast_scoring = fast
+                model.score(prompt, ["Yes.", "No, it is not."])
+            model.generate(prompt, max_new_tokens=3)
+            model.generate(prompt, max_new_tokens=3, use_cache=False)
+            assert model._shared_prefix(train["input_ids"], train["attention_mask"], train["labels"]) > 0
+            model.forward(train)
+    finally:
+        hf_logger.removeHandler(handler)
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in records] == []

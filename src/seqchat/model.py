@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import DynamicCache
 
 from seqchat.config import SeqChatConfig
 from seqchat.decoders import load_decoder, load_tokenizer
@@ -20,6 +21,8 @@ from seqchat.processor import IGNORE_INDEX, SeqChatProcessor
 from seqchat.projectors import build_projector
 
 WEIGHTS_NAME = "model.safetensors"
+# rows of vocabulary logits computed at once when scoring candidates (memory bound, not speed)
+_HEAD_CHUNK = 256
 
 
 def untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -31,6 +34,45 @@ def untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if v.data_ptr() not in seen:
             seen.add(v.data_ptr())
             out[k] = v
+    return out
+
+
+def _token_trie(seqs: list[list[int]]) -> tuple[list[int], list[int], list[int], list[list[int]]]:
+    """The trie of the candidates' token prefixes that are fed to the decoder (each candidate less its last token).
+
+    Returns node tokens, node parents (-1: the prompt), node depths (1: first candidate token), and per
+    candidate the node each of its tokens is predicted from (-1: the prompt's last position).
+    """
+    tokens: list[int] = []
+    parents: list[int] = []
+    depth: list[int] = []
+    index: dict[tuple[int, int], int] = {}
+    pred_from = []
+    for seq in seqs:
+        node, frm = -1, []
+        for t in seq:
+            frm.append(node)
+            if (node, t) not in index:
+                index[(node, t)] = len(tokens)
+                tokens.append(t)
+                parents.append(node)
+                depth.append(depth[node] + 1 if node >= 0 else 1)
+            node = index[(node, t)]
+        pred_from.append(frm)
+    # nodes no token is predicted from (every candidate's last token) are never fed: drop them, keep the order
+    used = sorted({f for frm in pred_from for f in frm if f >= 0})
+    new = {old: k for k, old in enumerate(used)}
+    new[-1] = -1
+    return ([tokens[u] for u in used], [new[parents[u]] for u in used], [depth[u] for u in used],
+            [[new[f] for f in frm] for frm in pred_from])  # fmt: skip
+
+
+def _ancestors(parents: list[int]) -> torch.Tensor:
+    """(n, n) bool: node i sees node j when j is i or one of its ancestors (parents come before children)."""
+    out = torch.eye(len(parents), dtype=torch.bool)
+    for i, p in enumerate(parents):
+        if p >= 0:
+            out[i] |= out[p]
     return out
 
 
@@ -64,6 +106,8 @@ class SeqChatForConditionalGeneration(nn.Module):
         self.encoder_cache_size = 512
         self._prefix_kv: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.prefix_cache_enabled = True
+        # score_many's one-pass path (shared prefix, candidate token trie); False runs the reference path
+        self.fast_scoring = True
         self.apply_freezing()
 
     # ---- freezing -----------------------------------------------------------------------------
@@ -164,11 +208,20 @@ class SeqChatForConditionalGeneration(nn.Module):
             raise SeqChatInputError("placeholder tokens found but no sequences were given")
         return embeds
 
+    def clear_caches(self) -> None:
+        """Forget cached encoder outputs and prefix keys/values (e.g. to time a cold run)."""
+        self.encoder_cache.clear()
+        self._prefix_kv.clear()
+
     # ---- forward / loss -----------------------------------------------------------------------
     @staticmethod
     def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
         """Positions that skip left padding."""
         return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def _prefix_kv_reusable(self) -> bool:
+        """Whether a prefix's keys/values may be kept across calls: only while the decoder's weights cannot change."""
+        return self.prefix_cache_enabled and self.config.freeze_decoder and not self.config.lora
 
     def _shared_prefix(self, ids: torch.Tensor, att: torch.Tensor, labels: torch.Tensor | None) -> int:
         """Length of the token prefix every row shares (system prompt, chat header), or 0 if unusable.
@@ -176,7 +229,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         Only with a frozen decoder and no adapters: then the prefix's keys/values never change and can be
         computed once, which saves a third of the decoder work in training.
         """
-        if not (self.prefix_cache_enabled and self.config.freeze_decoder and not self.config.lora):
+        if not self._prefix_kv_reusable():
             return 0
         if not bool((att[:, 0] == 1).all()):
             return 0
@@ -188,24 +241,25 @@ class SeqChatForConditionalGeneration(nn.Module):
             return 0
         return n if n >= 8 else 0
 
-    def _prefix_cache(self, prefix: torch.Tensor):
-
+    def _prefix_cache(self, prefix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer (keys, values) of a token prefix at positions 0.., kept for later calls when reusable."""
         key = tuple(prefix.tolist())
-        if key not in self._prefix_kv:
-            with torch.no_grad():
-                out = self.decoder.get_decoder()(
-                    input_ids=prefix[None].to(self.device), use_cache=True,
-                    position_ids=torch.arange(len(key), device=self.device)[None],
-                )  # fmt: skip
-            self._prefix_kv[key] = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        if key in self._prefix_kv:
+            return self._prefix_kv[key]
+        with torch.no_grad():
+            out = self.decoder.get_decoder()(
+                input_ids=prefix[None].to(self.device), use_cache=True,
+                position_ids=torch.arange(len(key), device=self.device)[None],
+            )  # fmt: skip
+        kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        if self._prefix_kv_reusable():
+            self._prefix_kv[key] = kv
             while len(self._prefix_kv) > 8:
                 self._prefix_kv.pop(next(iter(self._prefix_kv)))
-        return self._prefix_kv[key]
+        return kv
 
     def forward(self, batch: dict[str, Any], return_logits: bool = False) -> dict[str, torch.Tensor]:
         """Cross-entropy on answer tokens only; logits on request."""
-        from transformers import DynamicCache
-
         ids = batch["input_ids"].to(self.device)
         att = batch["attention_mask"].to(self.device)
         labels = batch.get("labels")
@@ -216,7 +270,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         if n:
             b = ids.shape[0]
             kv = self._prefix_cache(ids[0, :n])
-            kwargs["past_key_values"] = DynamicCache(ddp_cache_data=[(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1))
+            kwargs["cache"] = DynamicCache(ddp_cache_data=[(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1))
                                                                      for k, v in kv])  # fmt: skip
         hidden = self.decoder.get_decoder()(
             inputs_embeds=embeds[:, n:], attention_mask=att, position_ids=self.position_ids(att)[:, n:],
@@ -275,7 +329,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         for _ in range(max_new_tokens):
             out = self.decoder(
                 inputs_embeds=step_embeds, attention_mask=att, position_ids=step_pos,
-                past_key_values=cache, use_cache=use_cache, logits_to_keep=1,
+                cache=cache, use_cache=use_cache, logits_to_keep=1,
             )  # fmt: skip
             logits = out.logits[:, -1].float()
             nxt = self._pick(logits, do_sample, temperature, top_p, generator)
@@ -298,7 +352,7 @@ class SeqChatForConditionalGeneration(nn.Module):
             new_pos = step_pos[:, -1:] + 1
             att = torch.cat([att, torch.ones_like(att[:, :1])], dim=1)
             if use_cache:
-                cache = out.past_key_values
+                cache = out.cache
                 step_embeds, step_pos = emb(nxt[:, None]), new_pos
             else:
                 embeds = torch.cat([embeds, emb(nxt[:, None])], dim=1)
@@ -322,8 +376,7 @@ class SeqChatForConditionalGeneration(nn.Module):
     def score(self, batch: dict[str, Any], candidates: list[str]) -> dict[str, torch.Tensor]:
         """Mean token log-likelihood and perplexity of each candidate answer after one prompt.
 
-        The prompt (processed with add_generation_prompt=True, batch of one) runs once; its KV cache is
-        repeated across all candidates, which are scored together in one padded pass.
+        The prompt is processed with add_generation_prompt=True, batch of one (see `score_many`).
         """
         if batch["input_ids"].shape[0] != 1:
             raise ValueError("score takes one prompt at a time")
@@ -336,7 +389,9 @@ class SeqChatForConditionalGeneration(nn.Module):
         """`score` for a left-padded batch of prompts: (n_prompts, n_candidates) tensors.
 
         `candidates` is one list shared by every prompt, or one list per prompt (all of one length).
-        Each prompt runs once; its KV cache is repeated across its candidates.
+        One decoder pass for the whole batch: the token prefix all prompts share comes from a small KV
+        cache, and each prompt's remaining tokens run together with its candidates' token trie (shared
+        leading tokens once, tree attention). `fast_scoring = False` runs the reference path instead.
         """
         n_prompts = batch["input_ids"].shape[0]
         if n_prompts > 1 and batch["attention_mask"][:, -1].min() == 0:
@@ -348,33 +403,110 @@ class SeqChatForConditionalGeneration(nn.Module):
         n = len(lists[0])
         if n == 0 or any(len(c) != n for c in lists):
             raise SeqChatInputError("score_many needs the same number (at least one) of candidates for every prompt")
-        tok = self.processor.tokenizer
-        cand = [tok(c, add_special_tokens=False)["input_ids"] + self.processor.end_of_turn_ids for cs in lists for c in cs]
+        tok, eot = self.processor.tokenizer, self.processor.end_of_turn_ids
+        cand = [[tok(c, add_special_tokens=False)["input_ids"] + eot for c in cs] for cs in lists]
+        total = (self._candidate_logprobs if self.fast_scoring else self._candidate_logprobs_reference)(batch, cand)
+        num = torch.tensor([[len(c) for c in cs] for cs in cand], device=total.device)
+        mean = total / num
+        return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": num}
+
+    def _candidate_logprobs_reference(self, batch: dict[str, Any], cand: list[list[list[int]]]) -> torch.Tensor:
+        """Summed token log-likelihoods (n_prompts, n_candidates): the prompt's KV cache copied per candidate."""
+        n_prompts, n = len(cand), len(cand[0])
+        flat = [c for cs in cand for c in cs]
         att = batch["attention_mask"].to(self.device)
         out = self.decoder(
             inputs_embeds=self.embed_inputs(batch), attention_mask=att, position_ids=self.position_ids(att),
             use_cache=True, logits_to_keep=1,
         )  # fmt: skip
         first_logp = torch.log_softmax(out.logits[:, -1].float(), -1).repeat_interleave(n, 0)  # (P*C, V)
-        cache = out.past_key_values
+        cache = out.cache
         cache.batch_repeat_interleave(n)
-        rows, longest = len(cand), max(len(c) for c in cand)
-        ids = torch.full((rows, longest), tok.pad_token_id, dtype=torch.long, device=self.device)
+        rows, longest = len(flat), max(len(c) for c in flat)
+        ids = torch.full((rows, longest), self.processor.tokenizer.pad_token_id, dtype=torch.long, device=self.device)
         mask = torch.zeros((rows, longest), dtype=torch.long, device=self.device)
-        for i, c in enumerate(cand):
+        for i, c in enumerate(flat):
             ids[i, : len(c)] = torch.tensor(c)
             mask[i, : len(c)] = 1
         start = self.position_ids(att)[:, -1].repeat_interleave(n) + 1
         out2 = self.decoder(
             input_ids=ids, attention_mask=torch.cat([att.repeat_interleave(n, 0), mask], dim=1),
-            position_ids=start[:, None] + torch.arange(longest, device=self.device), past_key_values=cache,
-            use_cache=True,
+            position_ids=start[:, None] + torch.arange(longest, device=self.device), cache=cache, use_cache=True,
         )  # fmt: skip
         logits = out2.logits[:, :-1].float()  # predicts candidate tokens 2..L
         rest = logits.gather(2, ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
         token_logp = torch.cat([first_logp.gather(1, ids[:, :1]), rest], dim=1) * mask
-        mean = (token_logp.sum(1) / mask.sum(1)).view(n_prompts, n)
-        return {"mean_logprob": mean, "perplexity": torch.exp(-mean), "num_tokens": mask.sum(1).view(n_prompts, n)}
+        return token_logp.sum(1).view(n_prompts, n)
+
+    def _candidate_logprobs(self, batch: dict[str, Any], cand: list[list[list[int]]]) -> torch.Tensor:
+        """Summed token log-likelihoods (n_prompts, n_candidates) from one decoder pass over the batch.
+
+        Query columns per prompt: [left pad | prompt tokens after the shared prefix | candidate trie nodes].
+        A trie node holds one candidate token that some longer candidate continues from (last tokens are
+        only predicted, never fed); it sees the whole prompt, its ancestors and itself.
+        """
+        dev = self.device
+        ids, att = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
+        embeds = self.embed_inputs(batch)
+        n_prompts, width = ids.shape
+        lengths = att.sum(1).tolist()
+        starts = [width - k for k in lengths]  # left padding: the real tokens are the last `lengths[i]`
+        shortest = min(lengths)
+        rows = torch.stack([ids[i, s : s + shortest] for i, s in enumerate(starts)])
+        same = (rows == rows[:1]).all(0) & (rows[0] != self.processor.placeholder_id)
+        # at least the last prompt token stays in the pass: its output predicts each candidate's first token
+        n = min(int(same.long().cumprod(0).sum()), shortest - 1)
+        tries = [_token_trie(cs) for cs in cand]
+        r_max, t_max = max(lengths) - n, max(len(t[0]) for t in tries)
+        q = r_max + t_max
+        x = torch.zeros(n_prompts, q, embeds.shape[-1], dtype=embeds.dtype, device=dev)
+        pos = torch.zeros(n_prompts, q, dtype=torch.long, device=dev)
+        allow = torch.zeros(n_prompts, q, n + q, dtype=torch.bool, device=dev)
+        allow[:, :, :n] = True
+        allow[:, torch.arange(q), n + torch.arange(q)] = True  # padding columns see themselves: no empty softmax row
+        causal = torch.ones(r_max, r_max, dtype=torch.bool, device=dev).tril()
+        node_tokens = torch.full((n_prompts, t_max), self.processor.tokenizer.pad_token_id, dtype=torch.long, device=dev)
+        emb = self.decoder.get_input_embeddings()
+        for i, ((tokens, parents, depth, _), length) in enumerate(zip(tries, lengths, strict=True)):
+            r, a, t = length - n, r_max - (length - n), len(tokens)
+            x[i, a:r_max] = embeds[i, starts[i] + n :]
+            pos[i, a:r_max] = torch.arange(n, length, device=dev)
+            allow[i, a:r_max, n + a : n + r_max] = causal[a:, a:]
+            if t:
+                node_tokens[i, :t] = torch.tensor(tokens, device=dev)
+                pos[i, r_max : r_max + t] = n + r - 1 + torch.tensor(depth, device=dev)
+                allow[i, r_max : r_max + t, n + a : n + r_max] = True
+                allow[i, r_max : r_max + t, n + r_max : n + r_max + t] = _ancestors(parents).to(dev)
+        x[:, r_max:] = emb(node_tokens).to(x.dtype)
+        mask = torch.zeros(allow.shape, dtype=x.dtype, device=dev).masked_fill(~allow, torch.finfo(x.dtype).min)
+        cache = None
+        if n:
+            kv = self._prefix_cache(ids[0, starts[0] : starts[0] + n])
+            cache = DynamicCache(ddp_cache_data=[(k.expand(n_prompts, -1, -1, -1), v.expand(n_prompts, -1, -1, -1))
+                                                 for k, v in kv])  # fmt: skip
+        hidden = self.decoder.get_decoder()(
+            inputs_embeds=x, attention_mask=mask[:, None], position_ids=pos, cache=cache, use_cache=False,
+        ).last_hidden_state  # fmt: skip
+        # the vocabulary projection only at the prompt's last column and the trie nodes: (row, column) pairs
+        sel_row, sel_col, tok_sel, tok_id, tok_cand = [], [], [], [], []
+        for i, (tokens, _, _, pred_from) in enumerate(tries):
+            base = len(sel_row)
+            sel_row += [i] * (len(tokens) + 1)
+            sel_col += list(range(r_max - 1, r_max + len(tokens)))
+            for c, (seq, frm) in enumerate(zip(cand[i], pred_from, strict=True)):
+                tok_sel += [base + 1 + f for f in frm]
+                tok_id += seq
+                tok_cand += [i * len(cand[i]) + c] * len(seq)
+        h = hidden[torch.tensor(sel_row, device=dev), torch.tensor(sel_col, device=dev)]
+        sel, tid = torch.tensor(tok_sel, device=dev), torch.tensor(tok_id, device=dev)
+        head = self.decoder.get_output_embeddings()
+        logp = torch.empty(len(tok_id), device=dev)
+        for c0 in range(0, h.shape[0], _HEAD_CHUNK):  # bounded (rows, vocabulary) logits
+            lg = torch.log_softmax(head(h[c0 : c0 + _HEAD_CHUNK]).float(), -1)
+            here = (sel >= c0) & (sel < c0 + _HEAD_CHUNK)
+            logp[here] = lg[sel[here] - c0, tid[here]]
+        total = torch.zeros(n_prompts * len(cand[0]), device=dev).index_add_(0, torch.tensor(tok_cand, device=dev), logp)
+        return total.view(n_prompts, len(cand[0]))
 
     # ---- convenience --------------------------------------------------------------------------
     def chat(
