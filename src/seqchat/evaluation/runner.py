@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="run a baseline on the same splits: kmer, specialist or zeroshot")
     bs = b.add_subparsers(dest="baseline", required=True)
     k = bs.add_parser("kmer", help="k-mer frequencies + logistic / ridge regression")
-    k.add_argument("--max-train", type=int, default=2000, help="cap on training examples per task (seeded subsample)")
+    k.add_argument("--max-train", type=int, default=None,
+                   help="cap on training examples per task (seeded subsample; default: the whole training split)")
     _common(k, "kmer")
     s = bs.add_parser("specialist", help="pretrained encoder + mean pooling + linear head, fine-tuned per task")
     s.add_argument("--model-config", default=None,
@@ -198,12 +199,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     tasks = _setup(args)
     if args.baseline == "kmer":
+        from seqchat.evaluation.baselines import SELECT_GRID
         from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system
 
         system = kmer_system(args.max_train, args.seed)
         kept = [t for t in tasks if get_task(t).task_type in KMER_TYPES]
         config = {"features": "k-mer frequencies per k, scaled to [-1, 1]", "k": KMER_K, "max_train": args.max_train,
-                  "models": "LogisticRegression (C from 0.01/0.1/1 by 3-fold CV) or RidgeCV (alpha 0.1-100)"}  # fmt: skip
+                  "models": "LogisticRegression (C) or Ridge (alpha), fitted on the training split; the strength "
+                            "with the best primary metric on the whole validation split is kept",
+                  "strengths": SELECT_GRID}  # fmt: skip
     elif args.baseline == "specialist":
         from seqchat.evaluation.specialist import SPECIALIST_TYPES, specialist_system
 
