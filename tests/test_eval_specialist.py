@@ -89,3 +89,24 @@ def test_specialist_system_keeps_the_kind_with_the_better_validation_score():
     assert m["kmer_valid_score"] == m["valid_kmer"] == max(m["kmer_valid_scores"].values())
     only = S.specialist_system(_cfg(kinds=("encoder",), max_train=100, max_valid=30, max_seconds=2))("enhancers", test)
     assert only.metrics["specialist_kind"] == "encoder" and "valid_kmer" not in only.metrics
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared data not present")
+def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
+    from seqchat.cli import main
+    from seqchat.evaluation.benchmark import load_run
+    from seqchat.serving.api import shipped_model_dir
+
+    if shipped_model_dir() is None:
+        pytest.skip("no shipped model in this build")
+    out = tmp_path / "specialist"
+    assert main(["baseline", "specialist", "--tasks", "enhancers", "--kinds", "encoder", "--max-per-task", "10",
+                 "--max-train", "100", "--max-valid", "20", "--max-seconds", "2", "--out", str(out), "--no-plots"]) == 0  # fmt: skip
+    run, rows = load_run(out)
+    assert run["config"]["init_model"] == str(shipped_model_dir()) and all(run["config"]["pretrained"].values())
+    assert run["config"]["max_seconds"] == 2 and run["config"]["kinds"] == ["encoder"]
+    m = rows["enhancers"]["metrics"]
+    assert m["specialist_kind"] == "encoder" and m["train_n"] == 100 and m["encoder_stopped_by"] in ("max_seconds", "patience")
+    assert main(["baseline", "specialist", "--tasks", "enhancers", "--init-model", str(tmp_path), "--out", str(out)]) != 0
+    assert "is not a seqchat model folder" in capsys.readouterr().err
