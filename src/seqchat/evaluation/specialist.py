@@ -62,7 +62,8 @@ class SpecialistConfig:
     max_valid: int | None = 200
     epochs: float | None = None  # an optional cap in passes over the training split
     max_steps: int = 20000
-    # per-task wall-clock cap of the encoder fine-tuning, validation checks included: ~50 tasks in well under an hour
+    # per-task wall-clock cap of the encoder fine-tuning, validation checks included (one last check follows the
+    # cap): ~50 tasks fit in well under an hour
     max_seconds: float = 30.0
     eval_every: int = 40  # optimizer steps between validation checks
     patience: int = 4  # checks without a better validation score before stopping
