@@ -43,7 +43,9 @@ def test_early_stopping_stops_before_the_step_limit_and_keeps_the_best_score():
     assert info["stopped_by"] == "patience" and info["steps"] < 400
     assert info["valid_score"] == pytest.approx(1.0)
     assert info["steps"] == info["best_step"] + 3 * 5  # three checks after the best, five steps apart
-    assert primary_score(TASK, valid, S.predict_specialist(model, TASK, valid)) == pytest.approx(info["valid_score"])
+    assert primary_score(TASK, valid, S.predict_specialist(model, TASK, valid)) == pytest.approx(
+        info["valid_score"]
+    )
 
 
 def test_the_best_checkpoint_is_restored(monkeypatch):
@@ -87,7 +89,9 @@ def test_specialist_system_keeps_the_kind_with_the_better_validation_score():
     better = "encoder" if m["valid_encoder"] > m["valid_kmer"] else "kmer"
     assert m["specialist_kind"] == better
     assert m["kmer_valid_score"] == max(m["kmer_valid_scores"].values())  # on the whole validation split
-    only = S.specialist_system(_cfg(kinds=("encoder",), max_train=100, max_valid=30, max_seconds=2))("enhancers", test)
+    only = S.specialist_system(_cfg(kinds=("encoder",), max_train=100, max_valid=30, max_seconds=2))(
+        "enhancers", test
+    )
     assert only.metrics["specialist_kind"] == "encoder" and "valid_kmer" not in only.metrics
     # the k-mer kind is the k-mer system's model
     kmer = S.specialist_system(_cfg(kinds=("kmer",), max_train=300, max_valid=60))("enhancers", test)
@@ -109,9 +113,29 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
     assert main(["baseline", "specialist", "--tasks", "enhancers", "--kinds", "encoder", "--max-per-task", "10",
                  "--max-train", "100", "--max-valid", "20", "--max-seconds", "2", "--out", str(out), "--no-plots"]) == 0  # fmt: skip
     run, rows = load_run(out)
-    assert run["config"]["init_model"] == str(shipped_model_dir()) and all(run["config"]["pretrained"].values())
+    assert run["config"]["init_model"] == str(shipped_model_dir()) and all(
+        run["config"]["pretrained"].values()
+    )
     assert run["config"]["max_seconds"] == 2 and run["config"]["kinds"] == ["encoder"]
     m = rows["enhancers"]["metrics"]
-    assert m["specialist_kind"] == "encoder" and m["train_n"] == 100 and m["encoder_stopped_by"] in ("max_seconds", "patience")
-    assert main(["baseline", "specialist", "--tasks", "enhancers", "--init-model", str(tmp_path), "--out", str(out)]) != 0
+    assert (
+        m["specialist_kind"] == "encoder"
+        and m["train_n"] == 100
+        and m["encoder_stopped_by"] in ("max_seconds", "patience")
+    )
+    assert (
+        main(
+            [
+                "baseline",
+                "specialist",
+                "--tasks",
+                "enhancers",
+                "--init-model",
+                str(tmp_path),
+                "--out",
+                str(out),
+            ]
+        )
+        != 0
+    )
     assert "is not a seqchat model folder" in capsys.readouterr().err

@@ -192,7 +192,10 @@ def _mentions(answer: str, spec: LabelSpec) -> list[_Mention]:
         return flips % 2 == 1
 
     taken = [False] * len(tokens)
-    out = [_Mention(label, start, negated(start, end)) for start, end, label in _find_mentions(tokens, spec.phrases(), taken)]
+    out = [
+        _Mention(label, start, negated(start, end))
+        for start, end, label in _find_mentions(tokens, spec.phrases(), taken)
+    ]
     for start, end, label in _find_mentions(tokens, spec.presence_phrases(), taken):
         denied = negated(start, end)
         if denied or _asserted(tokens, start, end):
