@@ -16,7 +16,9 @@ from seqchat.evaluation.baselines import (
     kmer_baseline,
     kmer_features,
 )
+from seqchat.evaluation.benchmark import sample_examples
 from seqchat.evaluation.metrics import accuracy, mcc, pearson
+from seqchat.evaluation.systems import fit_task_kmer, kmer_output, primary_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TATA = DATA / "dna" / "gue" / "prom" / "prom_core_tata"
@@ -126,9 +128,6 @@ def test_pairs_get_one_kmer_block_per_sequence() -> None:
 @pytest.mark.integration
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared data not present")
 def test_task_kmer_fit_scores_the_validation_split_with_the_primary_metric() -> None:
-    from seqchat.evaluation.benchmark import sample_examples
-    from seqchat.evaluation.systems import fit_task_kmer, kmer_output, primary_score
-
     train, valid = sample_examples("enhancers", "train", 400), sample_examples("enhancers", "valid", None)
     fit = fit_task_kmer("enhancers", train, valid)
     assert primary_score("enhancers", valid, kmer_output("enhancers", fit.model, valid)) == pytest.approx(fit.valid_score)

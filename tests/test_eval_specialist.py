@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from conftest import SHARED_DATA
+from seqchat.cli import main
 from seqchat.data.sources import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation import specialist as S
-from seqchat.evaluation.benchmark import sample_examples
+from seqchat.evaluation.benchmark import load_run, sample_examples
 from seqchat.evaluation.systems import kmer_system, primary_score
+from seqchat.serving.api import shipped_model_dir
 
 TINY = {"dna": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 512, "overlap": 10},
         "protein": {"source": "esm-tiny", "tokenizer": "esm_residue", "window": 1022, "overlap": 10}}  # fmt: skip
@@ -103,10 +105,6 @@ def test_specialist_system_keeps_the_kind_with_the_better_validation_score():
 @pytest.mark.integration
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared data not present")
 def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
-    from seqchat.cli import main
-    from seqchat.evaluation.benchmark import load_run
-    from seqchat.serving.api import shipped_model_dir
-
     if shipped_model_dir() is None:
         pytest.skip("no shipped model in this build")
     out = tmp_path / "specialist"
