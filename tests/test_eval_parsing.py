@@ -95,6 +95,31 @@ def test_multi_label_keeps_asserted_and_drops_negated_labels() -> None:
     assert parse_answer("Unknown function.", spec) is UNPARSED
 
 
+MARK = LabelSpec(("H3 enriched", "no H3 enrichment"), presence={"H3 enriched": ("H3", "H3 signal")})
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("H3 is present.", "H3 enriched"),
+        ("H3 is present in this yeast DNA.", "H3 enriched"),
+        ("H3: present", "H3 enriched"),
+        ("There is an H3 signal.", "H3 enriched"),
+        ("This region has H3.", "H3 enriched"),
+        ("H3 is absent.", "no H3 enrichment"),
+        ("H3 is not enriched here.", "no H3 enrichment"),  # "not" between the subject and the predicate
+        ("No H3.", "no H3 enrichment"),
+        ("There is no H3 signal here.", "no H3 enrichment"),
+        ("The fragment lacks H3.", "no H3 enrichment"),
+        # a bare mention asserts nothing: the subject alone is no answer
+        ("H3?", UNPARSED),
+        ("I looked for H3.", UNPARSED),
+    ],
+)
+def test_presence_phrases_count_only_when_asserted_or_denied(answer: str, expected: str | None) -> None:
+    assert parse_label(answer, MARK) == expected
+
+
 def test_label_spec_rejects_bad_specs() -> None:
     with pytest.raises(ValueError, match="at least two"):
         LabelSpec(("promoter",))
@@ -102,6 +127,8 @@ def test_label_spec_rejects_bad_specs() -> None:
         LabelSpec(("a", "b"), {"c": ("x",)})
     with pytest.raises(ValueError, match="names two labels"):
         LabelSpec(("a", "b"), {"a": ("x",), "b": ("x",)})
+    with pytest.raises(ValueError, match="not in"):
+        LabelSpec(("a", "b"), presence={"c": ("x",)})
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,7 @@ def test_specialist_fits_its_training_examples():
     cfg = SpecialistConfig(
         encoders={"dna": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 512, "overlap": 10},
                   "protein": {"source": "esm-tiny", "tokenizer": "esm_residue", "window": 1022, "overlap": 10}},
-        max_steps=80, batch_size=8, lr_encoder=1e-3, lr_head=1e-2,
+        max_steps=80, batch_size=8, lr_encoder=1e-3, lr_head=1e-2, epochs=2,
     )  # fmt: skip
     train = sample_examples("core_promoter_tata", "train", 16, seed=0)
     model, info = train_specialist("core_promoter_tata", train, cfg)

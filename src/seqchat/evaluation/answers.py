@@ -8,7 +8,9 @@ for enzyme function, the stripped text for free-text tasks; None when the answer
 A class is named by its registry phrase ("a promoter"), by every training answer and held-out confidence
 phrasing of that class (so the answers a trained model was taught are read exactly, negations included),
 and for binary tasks also by yes/no and positive/negative; a multi-class label's short key ("donor",
-"5S_rRNA") names it too, since zero-shot prompts list the keys.
+"5S_rRNA") names it too, since zero-shot prompts list the keys. A binary task whose positive class is the
+presence of something (a mark, a promoter) also reads plain assertions and denials of it ("H3 is present",
+"no promoter", "the enhancer is absent"; `PRESENCE_SUBJECTS`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,22 @@ from seqchat.data.tasks import TaskSpec, get_task
 from seqchat.evaluation.parsing import AnswerSpec, ECSpec, LabelSpec, RegressionSpec, parse_answer
 
 BINARY_WORDS = {1: ("yes", "positive"), 0: ("no", "negative")}
+# per template family: what the positive class asserts the presence of, written with the task's fills
+PRESENCE_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "histone": ("{mark}", "{mark} enrichment", "{mark} signal", "{mark} mark", "{mark} peak"),
+    "promoter": ("{promoter}", "promoter", "promoter region"),
+    "enhancer": ("enhancer",),
+    "polya": ("polyadenylation site", "poly(a) site", "polya site", "polyadenylation signal"),
+    "splice_binary": ("{site}", "splice site"),
+    "tf_binding": ("binding", "tf binding", "binding site", "tf binding site", "transcription factor binding",
+                   "transcription factor binding site"),
+}  # fmt: skip
+# extra names of multi-class labels, per template family (common short names a free answer uses)
+CLASS_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ncrna": {"miRNA": ("microRNA", "pre-miRNA"), "CD-box": ("C/D box snoRNA", "C/D box"),
+              "HACA-box": ("H/ACA box snoRNA", "H/ACA box"), "Intron_gpI": ("group I intron",),
+              "Intron_gpII": ("group II intron",), "tRNA": ("transfer RNA",), "scaRNA": ("small Cajal body RNA",)},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,8 +60,10 @@ def _class_phrases(task: TaskSpec, key: Any) -> list[str]:
         out += BINARY_WORDS[int(key)]
         if key == 1 and task.fills.get("positive_np"):
             out.append(task.fills["positive_np"])
-    elif str(key).lower() != task.labels[key].lower():
-        out.append(str(key))
+    else:
+        out += CLASS_SYNONYMS.get(task.templates, {}).get(key, ())
+        if str(key).lower() != task.labels[key].lower():
+            out.append(str(key))
     # an answer without its final full stop still names the class
     return [p.rstrip(" .!") for p in out]
 
@@ -59,7 +79,12 @@ def answer_spec(task_name: str) -> AnswerSpec | TextSpec:
     task = get_task(task_name)
     if task.task_type in ("binary", "multiclass"):
         keys = class_order(task)
-        return LabelSpec(tuple(task.labels[k] for k in keys), {task.labels[k]: _class_phrases(task, k) for k in keys})
+        presence = {}
+        if task.task_type == "binary":
+            values = T.fill_values(task)
+            presence[task.labels[1]] = [T.render(p, values) for p in PRESENCE_SUBJECTS.get(task.templates, ())]
+        return LabelSpec(tuple(task.labels[k] for k in keys), {task.labels[k]: _class_phrases(task, k) for k in keys},
+                         presence=presence)  # fmt: skip
     if task.task_type == "regression":
         return RegressionSpec(1)
     if task.task_type == "multilabel":

@@ -2,8 +2,9 @@
 
 The caller describes the task with a small spec and calls `parse_answer(text, spec)`:
 
-- `LabelSpec(labels, synonyms, multi_label)`: label names such as ("promoter", "no promoter"),
-  each with extra phrases that name it. Returns one label (or a frozenset for multi-label).
+- `LabelSpec(labels, synonyms, multi_label, presence)`: label names such as ("promoter", "no promoter"),
+  each with extra phrases that name it, and phrases whose asserted presence names it ("H3 is present",
+  "there is no H3"). Returns one label (or a frozenset for multi-label).
 - `RegressionSpec(n_outputs)`: returns a float, or a tuple of floats when n_outputs > 1.
 - `ECSpec(max_numbers)`: returns a tuple of EC numbers written with four levels ("1.2.-.-").
 
@@ -56,7 +57,17 @@ _NEGATION_CUES: tuple[tuple[re.Pattern[str], int], ...] = tuple(
 _POST_NEGATION_RE = re.compile(
     r"^(?: [a-z0-9]+){0,2}? (?:(?:is|are|was|were|seems|seem|appears|appear)(?: to be)? )?"
     r"(?:absent|missing|lacking|nonexistent|undetected|"
-    r"not (?:present|found|detected|observed|identified|seen|evident|there))\b"
+    r"not (?:present|found|detected|observed|identified|seen|evident|there|enriched|bound))\b"
+)
+# a presence phrase asserted by the words after it ("H3 is present", "H3K4me3 was detected at this locus")
+_POST_PRESENCE_RE = re.compile(
+    r"^(?: (?!(?:not|no|never)\b)[a-z0-9]+){0,2}? (?:(?:is|are|was|were|seems|seem|appears|appear)(?: to be)? )?"
+    r"(?:present|there|detected|found|observed|identified|seen|evident|enriched|bound)\b"
+)
+# ... or by the words right before it ("there is H3", "this region has H3K4me3", "it contains a promoter")
+_PRE_PRESENCE_RE = re.compile(
+    r"(?:^| )(?:there (?:is|are|was|were)|has|have|had|contains|contain|carries|carry|shows|show|harbours|harbors)"
+    r"(?: (?:a|an|the|some|clear|strong))?$"
 )
 
 
@@ -78,29 +89,41 @@ class LabelSpec:
     labels: tuple[str, ...]
     synonyms: Mapping[str, Sequence[str]] = field(default_factory=dict)
     multi_label: bool = False
+    # phrases for what a label asserts the presence of ("H3", "promoter"): they name the label only when the
+    # answer asserts ("H3 is present") or denies ("no H3", "H3 is absent") that presence
+    presence: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
         if len(self.labels) < 2 and not self.multi_label:
             raise ValueError(f"a classification task needs at least two labels, got {self.labels}")
-        unknown = set(self.synonyms) - set(self.labels)
+        unknown = (set(self.synonyms) | set(self.presence)) - set(self.labels)
         if unknown:
             raise ValueError(f"synonyms given for labels {sorted(unknown)} that are not in {self.labels}")
         self.phrases()  # a phrase naming two labels is a spec error, reported now
+        self.presence_phrases()
 
     def phrases(self) -> list[tuple[tuple[str, ...], str]]:
         """(normalised token tuple, label) for every name and synonym, longest first."""
-        out: dict[tuple[str, ...], str] = {}
-        for label in self.labels:
-            for phrase in (label, *self.synonyms.get(label, ())):
-                toks = tuple(normalize_text(phrase).split())
-                if toks and out.setdefault(toks, label) != label:
-                    raise ValueError(f"phrase '{phrase}' names two labels: {out[toks]} and {label}")
-        return sorted(out.items(), key=lambda kv: -len(kv[0]))
+        return _phrase_table({lab: (lab, *self.synonyms.get(lab, ())) for lab in self.labels})
+
+    def presence_phrases(self) -> list[tuple[tuple[str, ...], str]]:
+        """(normalised token tuple, label) for every presence phrase, longest first."""
+        return _phrase_table(self.presence)
 
     def parse(self, answer: str) -> str | frozenset[str] | None:
         """The label(s) the answer asserts, or None."""
         return parse_labels(answer, self) if self.multi_label else parse_label(answer, self)
+
+
+def _phrase_table(by_label: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str, ...], str]]:
+    out: dict[tuple[str, ...], str] = {}
+    for label, phrases in by_label.items():
+        for phrase in phrases:
+            toks = tuple(normalize_text(phrase).split())
+            if toks and out.setdefault(toks, label) != label:
+                raise ValueError(f"phrase '{phrase}' names two labels: {out[toks]} and {label}")
+    return sorted(out.items(), key=lambda kv: -len(kv[0]))
 
 
 @dataclass(frozen=True)
@@ -115,11 +138,12 @@ def _token_matches(token: str, phrase_token: str, last: bool) -> bool:
     return token == phrase_token or (last and token in (phrase_token + "s", phrase_token + "es"))
 
 
-def _find_mentions(tokens: list[str], spec: LabelSpec) -> list[tuple[int, int, str]]:
-    """Non-overlapping (start, end, label) phrase matches, longer phrases taking precedence."""
-    taken = [False] * len(tokens)
+def _find_mentions(
+    tokens: list[str], phrases: list[tuple[tuple[str, ...], str]], taken: list[bool]
+) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, label) phrase matches on tokens not yet `taken`, longer phrases first."""
     found: list[tuple[int, int, str]] = []
-    for phrase, label in spec.phrases():
+    for phrase, label in phrases:
         n = len(phrase)
         for i in range(len(tokens) - n + 1):
             if any(taken[i : i + n]):
@@ -156,8 +180,8 @@ def _mentions(answer: str, spec: LabelSpec) -> list[_Mention]:
         offsets.append(pos)
         pos += len(tok) + 1
     cues = _cue_spans(text, offsets)
-    out = []
-    for start, end, label in _find_mentions(tokens, spec):
+
+    def negated(start: int, end: int) -> bool:
         flips = 0
         for first, last, reach in cues:
             if last >= start and first < end:
@@ -165,8 +189,37 @@ def _mentions(answer: str, spec: LabelSpec) -> list[_Mention]:
             if last < start <= last + reach and not any(t in _BOUNDARIES for t in tokens[last + 1 : start]):
                 flips += 1
         flips += _negated_after(tokens[end : end + 8])
-        out.append(_Mention(label, start, flips % 2 == 1))
+        return flips % 2 == 1
+
+    taken = [False] * len(tokens)
+    out = [
+        _Mention(label, start, negated(start, end))
+        for start, end, label in _find_mentions(tokens, spec.phrases(), taken)
+    ]
+    for start, end, label in _find_mentions(tokens, spec.presence_phrases(), taken):
+        denied = negated(start, end)
+        if denied or _asserted(tokens, start, end):
+            out.append(_Mention(label, start, denied))
+    return sorted(out, key=lambda m: m.start)
+
+
+def _clause(rest: list[str]) -> list[str]:
+    """The words up to the next clause boundary."""
+    out = []
+    for tok in rest:
+        if tok in _BOUNDARIES:
+            break
+        out.append(tok)
     return out
+
+
+def _asserted(tokens: list[str], start: int, end: int) -> bool:
+    """Whether the words around a presence phrase assert it ("H3 is present", "H4ac: present", "there is H3")."""
+    rest = tokens[end : end + 8]
+    if rest[:1] == [":"]:
+        rest = rest[1:]
+    before = " ".join(reversed(_clause(list(reversed(tokens[max(0, start - 4) : start])))))
+    return bool(_POST_PRESENCE_RE.match(" " + " ".join(_clause(rest))) or _PRE_PRESENCE_RE.search(before))
 
 
 def _negated_after(rest: list[str]) -> bool:
@@ -175,12 +228,7 @@ def _negated_after(rest: list[str]) -> bool:
         if rest[1:2] in (["no"], ["none"], ["absent"]):
             return True
         rest = rest[1:]
-    clause = []
-    for tok in rest:
-        if tok in _BOUNDARIES:
-            break
-        clause.append(tok)
-    return bool(_POST_NEGATION_RE.match(" " + " ".join(clause)))
+    return bool(_POST_NEGATION_RE.match(" " + " ".join(_clause(rest))))
 
 
 def parse_label(answer: str, spec: LabelSpec) -> str | None:

@@ -60,21 +60,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="run a baseline on the same splits: kmer, specialist or zeroshot")
     bs = b.add_subparsers(dest="baseline", required=True)
     k = bs.add_parser("kmer", help="k-mer frequencies + logistic / ridge regression")
-    k.add_argument("--max-train", type=int, default=2000, help="cap on training examples per task (seeded subsample)")
+    k.add_argument("--max-train", type=int, default=None,
+                   help="cap on training examples per task (seeded subsample; default: the whole training split)")
     _common(k, "kmer")
-    s = bs.add_parser("specialist", help="pretrained encoder + mean pooling + linear head, fine-tuned per task")
+    s = bs.add_parser("specialist", help="per task, the better on validation of k-mer regression and the encoder "
+                                          "fine-tuned with a linear head (early stopping)")  # fmt: skip
+    s.add_argument("--kinds", default=None, help="comma-separated single-task models that compete: kmer, encoder (default both)")
+    s.add_argument("--init-model", default=None,
+                   help="seqchat model folder whose encoders start the fine-tuning (default: the shipped model)")
     s.add_argument("--model-config", default=None,
-                   help=f"take the encoders (and `init_encoders` folders) from this YAML (default: {TRAIN_RECIPE})")
-    s.add_argument("--dna-encoder", help="HF encoder folder (or built-in name) for DNA and RNA")
-    s.add_argument("--protein-encoder", help="HF encoder folder (or built-in name) for proteins")
-    s.add_argument("--max-train", type=int, default=2000)
-    s.add_argument("--epochs", type=float, default=2.0)
-    s.add_argument("--max-steps", type=int, default=50, help="optimizer steps per task (CPU budget)")
-    s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument("--lr-encoder", type=float, default=5e-5)
-    s.add_argument("--lr-head", type=float, default=1e-3)
-    s.add_argument("--max-windows", type=int, default=1, help="encoder windows read per sequence")
-    s.add_argument("--max-residues", type=int, default=512, help="residues read per sequence (CPU budget; 0 = all)")
+                   help=f"instead take the encoders (and `init_encoders` folders) from this YAML (e.g. {TRAIN_RECIPE})")
+    s.add_argument("--dna-encoder", help="instead an HF encoder folder (or built-in name) for DNA and RNA")
+    s.add_argument("--protein-encoder", help="instead an HF encoder folder (or built-in name) for proteins")
+    # defaults of the settings below live in SpecialistConfig; None keeps them
+    s.add_argument("--max-train", type=int, default=None, help="cap on training examples (default: the whole split)")
+    s.add_argument("--max-valid", type=int, default=None, help="validation examples for early stopping and the choice")
+    s.add_argument("--max-seconds", type=float, default=None, help="wall-clock cap of each task's fine-tuning")
+    s.add_argument("--eval-every", type=int, default=None, help="optimizer steps between validation checks")
+    s.add_argument("--patience", type=int, default=None, help="checks without improvement before stopping")
+    s.add_argument("--epochs", type=float, default=None, help="optional cap in passes over the training split")
+    s.add_argument("--max-steps", type=int, default=None, help="optimizer steps per task at most")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--lr-encoder", type=float, default=None)
+    s.add_argument("--lr-head", type=float, default=None)
+    s.add_argument("--max-windows", type=int, default=None, help="encoder windows read per sequence")
+    s.add_argument("--max-residues", type=int, default=None, help="residues read per sequence (CPU budget; 0 = all)")
     _common(s, "specialist")
     z = bs.add_parser("zeroshot", help="the chat decoder alone, sequence pasted as text (Biology-Instructions prompt)")
     z.add_argument("--decoder", default="smollm2-135m-instruct")
@@ -171,12 +181,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+_SPECIALIST_SETTINGS = ("max_train", "max_valid", "max_seconds", "eval_every", "patience", "epochs", "max_steps",
+                        "batch_size", "lr_encoder", "lr_head", "max_windows", "max_residues")  # fmt: skip
+
+
 def _specialist_config(args: argparse.Namespace) -> Any:
-    """Encoders as the shipped model's recipe starts them (its `init_encoders` folders), unless given."""
+    """Encoders from the shipped model (or --init-model); with --model-config / --dna-encoder / --protein-encoder,
+    as that recipe starts them (its `init_encoders` folders) or as given."""
+    from seqchat.evaluation.specialist import SPECIALIST_KINDS, SpecialistConfig
+    from seqchat.serving.api import shipped_model_dir
+
+    settings = {k: getattr(args, k) for k in _SPECIALIST_SETTINGS if getattr(args, k) is not None}
+    if settings.get("max_residues") == 0:
+        settings["max_residues"] = None
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else SPECIALIST_KINDS
+    recipe = args.model_config or args.dna_encoder or args.protein_encoder
+    init = args.init_model or (None if recipe else shipped_model_dir())
+    if init is not None:
+        from seqchat.config import SeqChatConfig
+
+        if not (Path(init) / "config.json").exists():
+            raise SeqChatInputError(f"--init-model '{init}' is not a seqchat model folder (no config.json)")
+        model_cfg = SeqChatConfig.from_file(Path(init) / "config.json")
+        return SpecialistConfig(encoders=dict(model_cfg.encoders), modalities=dict(model_cfg.modalities),
+                                init_model=str(init), kinds=kinds, seed=args.seed, **settings)  # fmt: skip
+    return SpecialistConfig(**_recipe_encoders(args), kinds=kinds, seed=args.seed, **settings)
+
+
+def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
+    """Encoders and modalities of a training recipe, with --dna-encoder / --protein-encoder swapped in."""
     import yaml
 
     from seqchat.config import SeqChatConfig
-    from seqchat.evaluation.specialist import SpecialistConfig
     from seqchat.serving.api import default_config_path
 
     path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
@@ -193,11 +229,7 @@ def _specialist_config(args: argparse.Namespace) -> Any:
         if folder:
             encoders[model_cfg.modalities[modality]].pop("init_from", None)
             encoders[model_cfg.modalities[modality]]["source"] = folder
-    return SpecialistConfig(encoders=encoders, modalities=dict(model_cfg.modalities), max_train=args.max_train,
-                            epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                            lr_encoder=args.lr_encoder, lr_head=args.lr_head, max_windows=args.max_windows,
-                            max_residues=args.max_residues or None,
-                            seed=args.seed)  # fmt: skip
+    return {"encoders": encoders, "modalities": dict(model_cfg.modalities)}
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -206,17 +238,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     tasks = _setup(args)
     if args.baseline == "kmer":
+        from seqchat.evaluation.baselines import SELECT_GRID
         from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system
 
         system = kmer_system(args.max_train, args.seed)
         kept = [t for t in tasks if get_task(t).task_type in KMER_TYPES]
         config = {"features": "k-mer frequencies per k, scaled to [-1, 1]", "k": KMER_K, "max_train": args.max_train,
-                  "models": "LogisticRegression (C from 0.01/0.1/1 by 3-fold CV) or RidgeCV (alpha 0.1-100)"}  # fmt: skip
+                  "models": "LogisticRegression (C) or Ridge (alpha), fitted on the training split; the strength "
+                            "with the best primary metric on the whole validation split is kept",
+                  "strengths": SELECT_GRID}  # fmt: skip
     elif args.baseline == "specialist":
         from seqchat.evaluation.specialist import SPECIALIST_TYPES, specialist_system
 
         cfg = _specialist_config(args)
-        if not all(cfg.pretrained().values()):
+        if not args.threads:
+            import torch
+
+            torch.set_num_threads(1)  # the per-task time cap is stated for one thread
+        if "encoder" in cfg.kinds and not all(cfg.pretrained().values()):
             print("seqchat: warning: specialist encoders are built-in configs with random weights (not pretrained)",
                   file=sys.stderr)  # fmt: skip
         system = specialist_system(cfg)

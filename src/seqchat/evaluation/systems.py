@@ -2,7 +2,8 @@
 
 - `seqchat_system`: a seqchat model answering the test-split questions (free answers parsed, or candidate
   scoring), plus ChatNT's perplexity-based confidence with Platt calibration for binary tasks.
-- `kmer_system`: k-mer frequencies + logistic / ridge regression fitted on the training split.
+- `kmer_system`: k-mer frequencies + logistic / ridge regression fitted on the training split, its
+  regularisation chosen on the validation split.
 - `zeroshot_system`: the chat decoder alone, the sequence pasted into the question as text, with the
   Biology-Instructions baseline prompt and hints (Tables 8-9).
 The specialist (a pretrained encoder fine-tuned per task) lives in `seqchat.evaluation.specialist`.
@@ -20,7 +21,8 @@ from seqchat.data import templates as T
 from seqchat.data.sources import Example
 from seqchat.data.tasks import TaskSpec, get_task
 from seqchat.evaluation.answers import parse_prediction
-from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples
+from seqchat.evaluation.baselines import KmerFit, fit_kmer_selected, upper
+from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples, score_task
 from seqchat.evaluation.calibration import (
     CalibrationResult,
     PlattCalibrator,
@@ -135,27 +137,63 @@ def _answer_for(task: TaskSpec, value: Any, meta: dict[str, str]) -> str:
     return T.canonical_answers(task.name, meta)[value]
 
 
-def kmer_system(max_train: int | None = None, seed: int = 0) -> System:
-    """k-mer frequency features with logistic (classes) or ridge (regression) regression, trained per task."""
-    from seqchat.evaluation.baselines import fit_kmer_model
+def example_inputs(example: Example) -> tuple[str, ...]:
+    """The input sequences of one example, in the task's `inputs` order: one, or a pair task's two (the k-mer
+    and specialist models concatenate one feature block per sequence)."""
+    return example.sequences
+
+
+def kmer_inputs(examples: list[Example]) -> list[Any]:
+    """k-mer model inputs: one string per example, or a tuple of strings for multi-sequence examples."""
+    rows = [example_inputs(e) for e in examples]
+    return [r[0] if len(r) == 1 else r for r in rows]
+
+
+def kmer_output(task_name: str, model: Any, examples: list[Example]) -> TaskOutput:
+    """Predictions of a fitted k-mer pipeline: canonical answers, class probabilities, P(positive)."""
+    task = get_task(task_name)
+    x = upper(kmer_inputs(examples))
+    values = model.predict(x)
+    preds = [v.item() if hasattr(v, "item") else v for v in values]
+    out = TaskOutput([TaskPrediction(_answer_for(task, v, e.meta), v) for v, e in zip(preds, examples, strict=True)])
+    if task.task_type != "regression":
+        probs = model.predict_proba(x)
+        order = [list(model.classes_).index(k) for k in class_keys(task_name)]
+        for p, row in zip(out.predictions, probs[:, order], strict=True):
+            p.probabilities = dict(zip(class_keys(task_name), map(float, row), strict=True))
+        if task.task_type == "binary":
+            out.p_positive = probs[:, list(model.classes_).index(1)]
+    return out
+
+
+def primary_score(task_name: str, examples: list[Example], out: TaskOutput) -> float:
+    """The task's primary metric of a system's output on labelled examples (the validation split)."""
+    truths = [e.target for e in examples]
+    metrics = score_task(task_name, truths, [p.prediction for p in out.predictions], out.p_positive)
+    return float(metrics[get_task(task_name).metric])
+
+
+def fit_task_kmer(task_name: str, train: list[Example], valid: list[Example]) -> KmerFit:
+    """A task's k-mer model fitted on `train`, its regularisation chosen by the primary metric on `valid`."""
+    task = get_task(task_name)
+    return fit_kmer_selected(kmer_inputs(train), [e.target for e in train], task.task_type,
+                             lambda m: primary_score(task_name, valid, kmer_output(task_name, m, valid)),
+                             KMER_K[task.modality])  # fmt: skip
+
+
+def kmer_system(max_train: int | None = None, seed: int = 0, max_valid: int | None = None) -> System:
+    """k-mer frequency features with logistic (classes) or ridge (regression) regression, trained per task.
+
+    The model is fitted on the task's training split (a seeded class-stratified subsample of max_train when
+    given) and its regularisation chosen on the validation split (max_valid likewise).
+    """
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
-        task = get_task(task_name)
         train = sample_examples(task_name, "train", max_train, seed)
-        model = fit_kmer_model([e.residues for e in train], [e.target for e in train], task.task_type,
-                               KMER_K[task.modality])  # fmt: skip
-        test = [e.residues.upper() for e in examples]
-        values = model.predict(test)
-        preds = [v.item() if hasattr(v, "item") else v for v in values]
-        out = TaskOutput([TaskPrediction(_answer_for(task, v, e.meta), v) for v, e in zip(preds, examples, strict=True)])
-        if task.task_type != "regression":
-            probs = model.predict_proba(test)
-            order = [list(model.classes_).index(k) for k in class_keys(task_name)]
-            for p, row in zip(out.predictions, probs[:, order], strict=True):
-                p.probabilities = dict(zip(class_keys(task_name), map(float, row), strict=True))
-            if task.task_type == "binary":
-                out.p_positive = probs[:, list(model.classes_).index(1)]
-        out.metrics["train_n"] = len(train)
+        valid = sample_examples(task_name, "valid", max_valid, seed)
+        fit = fit_task_kmer(task_name, train, valid)
+        out = kmer_output(task_name, fit.model, examples)
+        out.metrics.update(fit.describe(), train_n=len(train), valid_n=len(valid))
         return out
 
     return run
