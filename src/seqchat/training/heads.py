@@ -223,7 +223,8 @@ def train_cnn(
                  batch_size=int(cnn_cfg.get("batch_size", 32)), seed=seed)  # fmt: skip
     tcfg = TrainConfig(out_dir=str(out_dir), max_steps=int(cnn_cfg.get("max_steps", 100_000)), lr=cnn_cfg.get("lr", 2e-3),
                        warmup_steps=20, save_every=0, eval_every=0, seed=seed, max_time_s=cnn_cfg.get("time_s", 300))  # fmt: skip
-    summary = train(job, tcfg, resume=True)
+    t0 = time.process_time()
+    summary = {**train(job, tcfg, resume=True), "cpu_s": time.process_time() - t0}
     job.save_final(model, out_dir / "final")
     (out_dir / "summary.json").write_text(json.dumps(summary))
     return cnn.eval(), summary
