@@ -233,8 +233,11 @@ class FeatureEncoder(nn.Module):
         )  # fmt: skip
         self.cnn_tokens = int(cnn.get("tokens", 2)) if cnn else 0
         self.positional = nn.Linear(self.cnn.channels, hidden) if self.cnn is not None else None
+        pooled = 2 * self.cnn.channels if self.cnn is not None else 0
+        self.register_buffer("positional_mean", torch.zeros(pooled))
+        self.register_buffer("positional_scale", torch.ones(pooled))
         heads: dict[str, int] = dict(sorted((spec.get("heads") or {}).items()))
-        self.head_input = dim + (2 * self.cnn.channels if self.cnn is not None else 0)
+        self.head_input = dim + pooled
         self.heads = nn.ModuleDict({t: nn.Linear(self.head_input, n) for t, n in heads.items()})
         self.slots = max(heads.values(), default=1)
         if heads and hidden <= self.slots:
@@ -277,13 +280,18 @@ class FeatureEncoder(nn.Module):
         dev = self.feature_mean.device
         return self.cnn(x.to(dev), mask.to(dev)), mask.to(dev)
 
-    def head_inputs(self, residues: Sequence[str]) -> torch.Tensor:
-        """What every task head reads: standardised features, then the CNN's pooled features when present."""
+    def _inputs(self, residues: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Head inputs (standardised features, then the CNN's standardised pooled features) and segment tokens."""
         x = self.standardised(residues)
         if self.cnn is None:
-            return x
+            return x, None
         h, mask = self.positional_features(residues)
-        return torch.cat([x, mean_max_pool(h, mask)], dim=1)
+        pooled = (mean_max_pool(h, mask) - self.positional_mean) / self.positional_scale
+        return torch.cat([x, pooled], dim=1), segment_pool(h, mask, self.cnn_tokens)
+
+    def head_inputs(self, residues: Sequence[str]) -> torch.Tensor:
+        """What every task head reads: standardised features, then the CNN's standardised pooled features."""
+        return self._inputs(residues)[0]
 
     def head_outputs(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per task: (n, outputs) logits or standardised regression values."""
@@ -292,12 +300,10 @@ class FeatureEncoder(nn.Module):
     def encode(self, residues: Sequence[str]) -> torch.Tensor:
         """(n, num_tokens, hidden) tokens of residue strings."""
         n, hidden = len(residues), self.hidden_size
-        x = self.standardised(residues)
-        tokens = [self.spectrum(x).view(n, self.spectrum_tokens, hidden)]
-        if self.cnn is not None:
-            h, mask = self.positional_features(residues)
-            tokens.append(self.positional(segment_pool(h, mask, self.cnn_tokens)))
-            x = torch.cat([x, mean_max_pool(h, mask)], dim=1)
+        x, segments = self._inputs(residues)
+        tokens = [self.spectrum(x[:, : self.feature_mean.shape[0]]).view(n, self.spectrum_tokens, hidden)]
+        if segments is not None:
+            tokens.append(self.positional(segments))
         if len(self.heads):
             out = torch.zeros(n, len(self.heads), self.slots, device=x.device)
             for j, pred in enumerate(self.head_outputs(x).values()):

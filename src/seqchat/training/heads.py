@@ -61,8 +61,12 @@ class HeadsConfig:
     max_valid: int | None = None
     stats_per_task: int = 200  # training sequences per task pooled for the standardisation statistics
     pca_rows: int = 4096  # of those, how many set the spectrum tokens' initial principal directions
-    c_grid: tuple[float, ...] = (0.0003, 0.001, 0.003, 0.01)  # logistic regression inverse L2 strengths
-    alpha_grid: tuple[float, ...] = (100.0, 1000.0, 10000.0)  # ridge L2 strengths
+    # logistic regression inverse L2 strengths, ridge L2 strengths (ablation: the best C often sat at 3e-4)
+    c_grid: tuple[float, ...] = (0.0001, 0.0003, 0.001, 0.003, 0.01)
+    alpha_grid: tuple[float, ...] = (1000.0, 10000.0, 100000.0)
+    # weights tried on the positional CNN's block of head inputs: under one L2 penalty its 2C columns would
+    # otherwise weigh little beside thousands of k-mer columns (the weight folds into the head afterwards)
+    positional_weights: tuple[float, ...] = (1.0, 3.0, 10.0)
     hidden: int = 256
     spectrum_tokens: int = 4
     window: int = 100_000  # the spectrum of a whole sequence, not of 512-nt windows
@@ -125,6 +129,7 @@ class HeadFit:
     valid: float
     target_mean: float = 0.0
     target_std: float = 1.0
+    positional_weight: float | None = None
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, c: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,8 +148,24 @@ def _predict_class(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (z[:, 0] > 0).astype(np.int64) if w.shape[0] == 1 else z.argmax(1)
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, task: str, cfg: HeadsConfig) -> HeadFit:
-    """Fit a task's head on training features for every grid value; keep the best on validation."""
+def fit_head(
+    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, task: str, cfg: HeadsConfig, split: int | None = None
+) -> HeadFit:
+    """Fit a task's head on training features for every grid value; keep the best on validation.
+
+    With `split`, columns from `split` on (the positional block) are also tried at each of
+    `cfg.positional_weights`; the chosen weight is folded into the returned head.
+    """
+    if split is not None and split < x.shape[1]:
+        fits = []
+        for w in cfg.positional_weights:
+            scale = np.ones(x.shape[1], dtype=x.dtype)
+            scale[split:] = w
+            fit = fit_head(x * scale, y, xv * scale, yv, task, cfg)
+            fit.weight = fit.weight * scale
+            fit.positional_weight = w
+            fits.append(fit)
+        return max(fits, key=lambda f: f.valid)
     best: HeadFit | None = None
     if get_task(task).task_type == "regression":
         mu, sd = float(y.mean()), float(y.std()) or 1.0
@@ -254,10 +275,11 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
     feat = encoder.featuriser
     train_sets = {t: sample_examples(t, "train", cfg.max_train, cfg.seed) for t in tasks}
     stats_file = out / "statistics.safetensors"
+    # a stride, not a prefix: split files are often sorted by label
+    pool = [e.residues for t in tasks for e in train_sets[t][:: max(1, len(train_sets[t]) // cfg.stats_per_task)]]
     if stats_file.exists():
         stats = load_file(str(stats_file))
     else:
-        pool = [e.residues for t in tasks for e in train_sets[t][: cfg.stats_per_task]]
         mean, scale = feature_statistics(feat, pool)
         x = (torch.from_numpy(feat(pool[:: max(1, len(pool) // cfg.pca_rows)])) - mean) / scale
         # the spectrum tokens start as the pooled features' whitened principal components: informative
@@ -278,6 +300,16 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
         rc = bool(cfg.encoders[name].get("reverse_complement", False))
         cnn, summary = train_cnn(cfg.encoders[name]["cnn"], feat, train_sets, rc, out / "cnn", cfg.seed)
         encoder.cnn.load_state_dict(cnn.state_dict())
+        pos_file = out / "positional_statistics.safetensors"
+        if not pos_file.exists():
+            encoder.eval()
+            with torch.no_grad():
+                pooled = torch.cat([mean_max_pool(*encoder.positional_features(pool[i : i + 256]))
+                                    for i in range(0, len(pool), 256)])  # fmt: skip
+            save_file({"mean": pooled.mean(0), "scale": pooled.std(0).clamp(min=1e-6)}, str(pos_file))
+        pos = load_file(str(pos_file))
+        encoder.positional_mean.copy_(pos["mean"])
+        encoder.positional_scale.copy_(pos["scale"])
         _say(f"{name}: CNN trained {summary.get('step')} steps, {summary.get('samples_per_s', 0):.0f} samples/s")
     encoder.eval()
     results: dict[str, dict[str, Any]] = {}
@@ -289,7 +321,7 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
             with torch.no_grad():
                 x = encoder.head_inputs([e.residues for e in train_sets[task]]).numpy()
                 xv = encoder.head_inputs([e.residues for e in valid]).numpy()
-            fit = fit_head(x, targets(task, train_sets[task]), xv, targets(task, valid), task, cfg)
+            fit = fit_head(x, targets(task, train_sets[task]), xv, targets(task, valid), task, cfg, feat.dim)
             done.parent.mkdir(parents=True, exist_ok=True)
             save_file({"weight": torch.from_numpy(fit.weight), "bias": torch.from_numpy(fit.bias)},
                       str(done.with_suffix(".safetensors")))  # fmt: skip
