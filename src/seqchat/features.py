@@ -340,9 +340,10 @@ def load_feature_encoder(spec: dict[str, Any], load_weights: bool = True) -> Fea
     d = Path(folder)
     if not (d / SPEC_FILE).exists():
         raise SeqChatInputError(f"'{d}' is not a feature-encoder folder (no {SPEC_FILE}): run seqchat train-heads")
-    # the folder fixes every shape; the config may still set how sequences are windowed
+    # the folder fixes every shape; the config sets how the processor tokenizes and windows sequences,
+    # which the encoder must decode the same way
     saved = json.loads((d / SPEC_FILE).read_text())
-    encoder = FeatureEncoder({**saved, **{k: spec[k] for k in ("window", "overlap") if k in spec}})
+    encoder = FeatureEncoder({**saved, **{k: spec[k] for k in ("tokenizer", "window", "overlap") if k in spec}})
     if load_weights:
         encoder.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
     return encoder

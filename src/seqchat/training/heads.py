@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,9 @@ class HeadsConfig:
     tasks: list[str] | None = None  # default: every single-sequence class/regression task of the encoders' modalities
     max_train: int | None = 5000
     max_valid: int | None = None
+    # a validation split smaller than this (yeast_h3 has 39) is topped up from the training sample, at most a
+    # quarter of it, so the regularisation is not picked on a handful of examples
+    min_valid: int = 150
     stats_per_task: int = 200  # training sequences per task pooled for the standardisation statistics
     pca_rows: int = 4096  # of those, how many set the spectrum tokens' initial principal directions
     # logistic regression inverse L2 strengths, ridge L2 strengths (ablation: the best C often sat at 3e-4)
@@ -66,7 +70,7 @@ class HeadsConfig:
     alpha_grid: tuple[float, ...] = (1000.0, 10000.0, 100000.0)
     # weights tried on the positional CNN's block of head inputs: under one L2 penalty its 2C columns would
     # otherwise weigh little beside thousands of k-mer columns (the weight folds into the head afterwards)
-    positional_weights: tuple[float, ...] = (1.0, 3.0, 10.0)
+    positional_weights: tuple[float, ...] = (1.0, 10.0, 30.0)
     hidden: int = 256
     spectrum_tokens: int = 4
     window: int = 100_000  # the spectrum of a whole sequence, not of 512-nt windows
@@ -97,6 +101,19 @@ def targets(task: str, rows: Sequence[Example]) -> np.ndarray:
         return np.array([float(e.target) for e in rows], dtype=np.float64)
     keys = class_keys(task)
     return np.array([keys.index(e.target) for e in rows], dtype=np.int64)
+
+
+def task_examples(task: str, cfg: HeadsConfig) -> tuple[list[Example], list[Example]]:
+    """A task's training sample and validation examples (a short validation split topped up from training)."""
+    train = sample_examples(task, "train", cfg.max_train, cfg.seed)
+    valid = sample_examples(task, "valid", cfg.max_valid, cfg.seed)
+    short = cfg.min_valid - len(valid)
+    if short > 0:
+        rng = random.Random(f"{cfg.seed}:{task}:valid-top-up")
+        moved = set(rng.sample(range(len(train)), min(short, len(train) // 4)))
+        valid = valid + [train[i] for i in sorted(moved)]
+        train = [e for i, e in enumerate(train) if i not in moved]
+    return train, valid
 
 
 def feature_statistics(featuriser: Featuriser, seqs: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +290,8 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
     spec = _encoder_spec(cfg, name, {t: head_outputs(t) for t in tasks})
     encoder = FeatureEncoder(spec)
     feat = encoder.featuriser
-    train_sets = {t: sample_examples(t, "train", cfg.max_train, cfg.seed) for t in tasks}
+    splits = {t: task_examples(t, cfg) for t in tasks}
+    train_sets = {t: tr for t, (tr, _) in splits.items()}
     stats_file = out / "statistics.safetensors"
     # a stride, not a prefix: split files are often sorted by label
     pool = [e.residues for t in tasks for e in train_sets[t][:: max(1, len(train_sets[t]) // cfg.stats_per_task)]]
@@ -317,7 +335,7 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
         done = out / "tasks" / f"{task}.json"
         if not done.exists():
             t0 = time.process_time()
-            valid = sample_examples(task, "valid", cfg.max_valid, cfg.seed)
+            valid = splits[task][1]
             with torch.no_grad():
                 x = encoder.head_inputs([e.residues for e in train_sets[task]]).numpy()
                 xv = encoder.head_inputs([e.residues for e in valid]).numpy()
