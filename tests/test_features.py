@@ -10,6 +10,7 @@ import torch
 from conftest import SHARED_DATA, tiny_config
 from seqchat.encoders import build_sequence_encoder
 from seqchat.errors import SeqChatInputError
+from seqchat.evaluation.metrics import mcc
 from seqchat.features import (
     FEATURISERS,
     FeatureEncoder,
@@ -17,7 +18,7 @@ from seqchat.features import (
     save_feature_encoder,
     task_identity,
 )
-from seqchat.training.heads import HeadsConfig, feature_statistics, fit_head, train_heads
+from seqchat.training.heads import HeadsConfig, feature_statistics, fit_head, task_examples, train_heads
 
 TINY_DNA = {"kind": "features", "featuriser": "dna-tiny", "tokenizer": "nt_6mer", "window": 1000, "overlap": 0,
             "hidden": 16, "spectrum_tokens": 2, "heads": {"promoter_300_all": 1, "splice_sites_human": 3}}  # fmt: skip
@@ -164,6 +165,18 @@ def test_fit_head_regression_reports_pearson_on_the_standardised_target():
     assert fit.target_mean == pytest.approx(y[:200].mean()) and abs(fit.weight[0, 0] - 10 / y[:200].std()) < 0.1
 
 
+def test_fit_head_folds_the_chosen_positional_weight_into_the_head():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 30)).astype(np.float32)
+    y = (x[:, 25] + x[:, 3] + rng.normal(size=300) > 0).astype(np.int64)
+    cfg = HeadsConfig(c_grid=(0.001,), positional_weights=(1.0, 30.0))
+    fit = fit_head(x[:200], y[:200], x[200:], y[200:], "promoter_300_all", cfg, split=20)
+    assert fit.positional_weight in (1.0, 30.0)
+    # the head reads unweighted inputs: its predictions reproduce the validation score it was picked by
+    pred = ((x[200:] @ fit.weight.T + fit.bias)[:, 0] > 0).astype(np.int64)
+    assert mcc(y[200:], pred) == pytest.approx(fit.valid)
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not (SHARED_DATA / "dna").exists(), reason="needs ../shared/data")
 def test_train_heads_on_real_data_resumes_per_task_and_loads_into_an_encoder(tmp_path):
@@ -171,6 +184,8 @@ def test_train_heads_on_real_data_resumes_per_task_and_loads_into_an_encoder(tmp
                       spectrum_tokens=1, c_grid=(0.01,), alpha_grid=(100.0,))  # fmt: skip
     cfg.encoders["dna"]["featuriser"] = "dna-tiny"
     cfg.encoders["protein"]["featuriser"] = "protein-tiny"
+    train, valid = task_examples("yeast_h3", cfg)  # 39 validation examples in the registry: topped up
+    assert len(valid) >= 100 and not {e.residues for e in train} & {e.residues for e in valid}
     summary = train_heads(cfg, tmp_path)
     assert summary["results"]["dna"]["promoter_300_all"]["valid"] > 0.3
     assert summary["results"]["protein"]["protein_stability"]["metric"] == "pearson"
