@@ -108,6 +108,19 @@ def _throughput(n: int = 2000, length: int = 300) -> dict[str, float]:
     return out
 
 
+def _decision(means: dict[str, float], cpu: dict[str, float]) -> str:
+    """The arm kept by mean DNA MCC per CPU-minute, and what the best absolute arm adds for its extra CPU."""
+    arms = ("a", "b", "c")
+    kept = max(arms, key=lambda a: means[a] / max(cpu[a], 1e-9))
+    best = max(arms, key=lambda a: means[a])
+    text = f"**Kept: {kept}** (best mean DNA MCC per CPU-minute; `train-heads` default)."
+    if best != kept:
+        text += (f" Arm {best} has the best mean ({means[best]:.3f}, {means[best] - means[kept]:+.3f}) for "
+                 f"{cpu[best] - cpu[kept]:.1f} more CPU minutes; it stays available as a `cnn` entry of the DNA "
+                 "encoder in the `train-heads` config.")  # fmt: skip
+    return text
+
+
 def _table(runs: dict[str, dict], cfg: HeadsConfig, args: argparse.Namespace, cnn: dict) -> str:
     tasks = DNA_TASKS + PROTEIN_TASKS
     lines = [
@@ -163,6 +176,8 @@ def _table(runs: dict[str, dict], cfg: HeadsConfig, args: argparse.Namespace, cn
         "training plus the heads on the combined features (8 DNA tasks; its protein rows are a's). "
         f"The CNN trained {cnn['step']} steps ({cnn['step'] * 32} samples, {cnn['samples_per_s']:.0f} samples/s wall, "
         f"{cnn['cpu_s'] / 60:.1f} CPU minutes).",
+        "",
+        _decision(means, cpu),
         "",
         "Featurisation throughput (one thread, batches of 500, shared machine): "
         + ", ".join(f"{k} {v:,.0f} sequences/s" for k, v in _throughput().items())
