@@ -184,7 +184,7 @@ def test_train_heads_on_real_data_resumes_per_task_and_loads_into_an_encoder(tmp
                       spectrum_tokens=1, c_grid=(0.01,), alpha_grid=(100.0,))  # fmt: skip
     cfg.encoders["dna"]["featuriser"] = "dna-tiny"
     cfg.encoders["protein"]["featuriser"] = "protein-tiny"
-    train, valid = task_examples("yeast_h3", cfg)  # 39 validation examples in the registry: topped up
+    train, valid = task_examples("yeast_h3", HeadsConfig())  # 39 validation examples in the registry: topped up
     assert len(valid) >= 100 and not {e.residues for e in train} & {e.residues for e in valid}
     summary = train_heads(cfg, tmp_path)
     assert summary["results"]["dna"]["promoter_300_all"]["valid"] > 0.3
