@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "gene-function": "seqchat.evaluation.gene_report",
     "pretrain-encoder": "seqchat.training.cli",
     "train": "seqchat.training.cli",
+    "train-heads": "seqchat.training.heads",
     "export": "seqchat.training.export",
 }
 

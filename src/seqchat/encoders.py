@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqchat.errors import SeqChatInputError
+from seqchat.features import load_feature_encoder
 from seqchat.tokenization import get_sequence_tokenizer
 
 
@@ -65,6 +67,8 @@ def build_encoder_model(spec: dict[str, Any], load_weights: bool = True) -> nn.M
 class SequenceEncoder(nn.Module):
     """Runs a Hugging Face encoder over tokenized windows and returns per-window hidden states."""
 
+    self_contained = False  # weights reload from the pretrained source unless trained or built-in
+
     def __init__(self, model: nn.Module, tokenizer_name: str, window: int, overlap: int):
         super().__init__()
         self.model = model
@@ -80,6 +84,32 @@ class SequenceEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(windows, tokens) ids → (windows, tokens, hidden) last hidden states."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def output_mask(self, content_mask: torch.Tensor) -> torch.Tensor:
+        """Which output positions carry content: one hidden state per input token, so the content tokens."""
+        return content_mask
+
+    def saved_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The spec that rebuilds saved weights from config.json alone (no pretraining folder needed)."""
+        hf = {**self.model.config.to_diff_dict(), "model_type": self.model.config.model_type}
+        return {**spec, "hf_config": hf}
+
+
+def _hf_encoder(spec: dict[str, Any], load_weights: bool) -> nn.Module:
+    model = build_encoder_model(spec, load_weights=load_weights)
+    return SequenceEncoder(model, spec["tokenizer"], spec["window"], spec["overlap"])
+
+
+# encoder kinds, chosen by a spec's `kind` key: any Hugging Face encoder (NT, ESM-2, built-in) or k-mer features
+ENCODER_KINDS = {"hf": _hf_encoder, "features": load_feature_encoder}
+
+
+def build_sequence_encoder(spec: dict[str, Any], load_weights: bool = True) -> nn.Module:
+    """The encoder module of one config entry, by its `kind` (default: a Hugging Face encoder)."""
+    kind = spec.get("kind", "hf")
+    if kind not in ENCODER_KINDS:
+        raise SeqChatInputError(f"encoder kind '{kind}' is not one of {sorted(ENCODER_KINDS)}")
+    return ENCODER_KINDS[kind](spec, load_weights)
 
 
 def gather_sequences(

@@ -15,7 +15,7 @@ from transformers import DynamicCache
 
 from seqchat.config import SeqChatConfig
 from seqchat.decoders import load_decoder, load_tokenizer
-from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model, pad_pieces
+from seqchat.encoders import BUILTIN_ENCODERS, build_sequence_encoder, pad_pieces
 from seqchat.errors import SeqChatInputError
 from seqchat.processor import IGNORE_INDEX, SeqChatProcessor
 from seqchat.projectors import build_projector
@@ -98,8 +98,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         dec_dim = self.decoder.get_input_embeddings().embedding_dim
         self.encoders = nn.ModuleDict()
         for name, spec in config.encoders.items():
-            model = build_encoder_model(spec, load_weights=name not in encoders_from_config)
-            self.encoders[name] = SequenceEncoder(model, spec["tokenizer"], spec["window"], spec["overlap"])
+            self.encoders[name] = build_sequence_encoder(spec, load_weights=name not in encoders_from_config)
         dims = {name: enc.hidden_size for name, enc in self.encoders.items()}
         self.projector = build_projector(config.projector, dims, dec_dim)
         self.encoder_cache: OrderedDict[tuple[str, bool], torch.Tensor] = OrderedDict()
@@ -157,7 +156,7 @@ class SeqChatForConditionalGeneration(nn.Module):
                 self.encoders[name](ids[i : i + max_windows].to(dev), att[i : i + max_windows].to(dev))
                 for i in range(0, ids.shape[0], max_windows)
             ])  # fmt: skip
-            content = content.to(dev)
+            content = self.encoders[name].output_mask(content.to(dev))
             for i in todo:
                 h, c = hidden[w2s == i], content[w2s == i]
                 if pool:
@@ -527,6 +526,8 @@ class SeqChatForConditionalGeneration(nn.Module):
             return self.config.decoder_config is not None
         if key.startswith("encoders."):
             name = key.split(".")[1]
+            if self.encoders[name].self_contained:
+                return True
             return self.config.encoders[name]["source"] in BUILTIN_ENCODERS or not self.config.freeze_encoders
         return False
 
@@ -544,8 +545,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         for name in cfg.encoders:
             if any(k.startswith(f"encoders.{name}.") for k in state):
                 # saved encoder weights rebuild from this config; no pretraining folder needed at load
-                cfg.encoders[name]["hf_config"] = self.encoders[name].model.config.to_diff_dict()
-                cfg.encoders[name]["hf_config"]["model_type"] = self.encoders[name].model.config.model_type
+                cfg.encoders[name] = self.encoders[name].saved_spec(cfg.encoders[name])
         cfg.save(d)
         for old in d.glob("model*.safetensors"):
             old.unlink()
