@@ -1,7 +1,9 @@
-.PHONY: install test lint gene-ablation
+.PHONY: install test lint gene-ablation benchmark train-heads
 SEQCHAT ?= .venv/bin/seqchat
 ARMS ?= perceiver_frozen mlp_pooled_frozen perceiver_lora mlp_tokens_frozen
 ABLATION_N ?= 100
+BENCH_TASKS ?= all
+BENCH_N ?= 100
 
 install:
 	bash scripts/install.sh
@@ -19,3 +21,10 @@ gene-ablation:
 	    --seed 0 --max-new-tokens 64 --calibration-train 0 --no-plots --resume --out runs/gene_ablation/$$arm/eval || exit 1; \
 	done
 	$(SEQCHAT) report --runs runs/bench10 --out docs/BENCHMARKS.md --gene-ablation runs/gene_ablation
+# issue 12: every system on the same >=100 test examples per task, then docs/BENCHMARKS.md, docs/benchmarks.json and
+# docs/benchmark_predictions/ (resumable: rerun after an interruption; BENCH_TASKS=a,b for a subset)
+benchmark:
+	$(SEQCHAT) benchmark --tasks $(BENCH_TASKS) --max-per-task $(BENCH_N) --runs runs/bench100 --report docs/BENCHMARKS.md --resume
+# issue 13, stage 1: k-mer feature encoders and per-task heads (no decoder involved; resumable per task)
+train-heads:
+	$(SEQCHAT) train-heads --config configs/heads/stage1.yaml --out runs/stage1

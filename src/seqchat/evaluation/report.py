@@ -11,7 +11,7 @@ import numpy as np
 
 from seqchat.data.tasks import TASKS, get_task
 from seqchat.evaluation.anchors import CHATNT_RATIO, GROUP_ANCHORS, TASK_ANCHORS
-from seqchat.evaluation.benchmark import load_run
+from seqchat.evaluation.benchmark import benchmark_tasks, load_run
 from seqchat.evaluation.estimates import (
     TaskResult,
     benchmark_json,
@@ -27,7 +27,7 @@ from seqchat.evaluation.estimates import (
 from seqchat.evaluation.intervals import Estimate
 
 SYSTEMS = {"seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"}
-BENCHMARK_COMMAND = "seqchat benchmark --max-per-task {n} --runs {runs} --report {out}"
+BENCHMARK_COMMAND = "seqchat benchmark{tasks} --max-per-task {n} --runs {runs} --report {out}"
 JSON_NAME = "benchmarks.json"  # written beside the report
 ARCHIVE_DIR = "benchmark_predictions"  # one gzipped CSV of per-example predictions per system, beside the report
 CALIBRATION_KEYS = ("auroc_raw", "auroc_calibrated", "mcc_raw", "mcc_calibrated", "ece_raw", "ece_calibrated")
@@ -264,7 +264,10 @@ def render_report(
         results = {s: system_results(Path(runs_dir) / s, tasks, run.get("seed") or 0) for s, (run, _) in runs.items()}
     ns = {run.get("max_per_task") for run, _ in runs.values()}
     n = next(iter(ns)) if len(ns) == 1 else None
-    command = BENCHMARK_COMMAND.format(n=n or "N", runs=runs_dir, out=out_path)
+    ran = {t for run, _ in runs.values() for t in run.get("tasks", [])}
+    # a run over a subset of the registry names it, so the command reproduces exactly these rows
+    subset = "" if not ran or set(benchmark_tasks("all")) <= ran else f" --tasks {','.join(t for t in TASKS if t in ran)}"
+    command = BENCHMARK_COMMAND.format(tasks=subset, n=n or "N", runs=runs_dir, out=out_path)
     lines = ["# Benchmarks", "",
              f"Regenerate everything (all four systems, then this page, `docs/benchmarks.json` and the prediction "
              f"archives) with `{command}`; `seqchat report --runs {runs_dir} --out {out_path}` rewrites them from the run "
