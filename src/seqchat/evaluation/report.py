@@ -139,9 +139,10 @@ def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
     for t in have:
         m = rows[t]["metrics"]
         out.append(f"| {t} | {m.get('calibration_train_n', '')} | " + " | ".join(_f(m.get(k)) for k in CALIBRATION_KEYS)
-                   + f" | {_f(m.get('mcc'))} |")  # fmt: skip
+                   + f" | {_f(m.get('free_mcc', m.get('mcc')))} |")  # fmt: skip
     means = " | ".join(_f(_mean([rows[t]["metrics"].get(k) for t in have])) for k in CALIBRATION_KEYS)
-    out.append(f"| **mean ({len(have)} tasks)** | | {means} | {_f(_mean([rows[t]['metrics'].get('mcc') for t in have]))} |")
+    free = _mean([rows[t]["metrics"].get("free_mcc", rows[t]["metrics"].get("mcc")) for t in have])
+    out.append(f"| **mean ({len(have)} tasks)** | | {means} | {_f(free)} |")
     return out
 
 
@@ -173,9 +174,11 @@ def _parse_failures(runs: dict[str, Any], tasks: list[str]) -> list[str]:
             if m is None:
                 cells.append("–")
                 continue
-            totals[s][0] += m["n_unparsed"]
+            # seqchat's class tasks are scored by candidates (never unparsed): their free answers are what is parsed
+            bad = m.get("free_n_unparsed", m["n_unparsed"])
+            totals[s][0] += bad
             totals[s][1] += m["n"]
-            cells.append(f"{m['n_unparsed']} / {m['n']}")
+            cells.append(f"{bad} / {m['n']}")
         out.append(f"| {t} | {' | '.join(cells)} |")
     out.append("| **total** | " + " | ".join(f"**{a} / {b}**" for a, b in totals.values()) + " |")
     return out
@@ -217,13 +220,15 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
             n = rows[task]["metrics"].get("n", "–")
             out.append(f"| {SYSTEMS[s]} | {n} | " + " | ".join(_f(_value(rows, task, m)) for m in metrics) + " |")
         out.append("")
-    if ablation:
+    if ablation and Path(ablation).is_dir():
         out += ["### Ablation: LoRA vs frozen decoder, window pooling vs all tokens", "",
                 "Arms of `configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
                 "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():
-        return out + ["The nearest-neighbour, retrieval and anchor tables come from `seqchat gene-function report "
+        return out + ["The gene-function page (nearest-neighbour transfer, EC retrieval, anchors, and the LoRA / pooling "
+                      "ablation of an earlier session) is docs/gene_function.md. "
+                      "The nearest-neighbour, retrieval and anchor tables come from `seqchat gene-function report "
                       "--json runs/gene_function/report.json`; pass that JSON to `seqchat report --gene-json`.", ""]  # fmt: skip
     res = json.loads(path.read_text())
     page = render_gene_page(res, " ".join(res.get("command", ["seqchat gene-function report"])))
