@@ -263,6 +263,12 @@ class FeatureEncoder(nn.Module):
         """Task names of the heads, in token order."""
         return list(self.heads)
 
+    def route_index(self, task: str) -> int | None:
+        """Position of a task's head token among one window's output tokens (None: no head for it)."""
+        if task not in self.heads:
+            return None
+        return self.spectrum_tokens + self.cnn_tokens + self.tasks.index(task)
+
     def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
         """Residue text of each tokenized window (the feature encoder reads residues, not token ids)."""
         rows = zip(input_ids, attention_mask, strict=True)

@@ -191,6 +191,35 @@ class SeqChatForConditionalGeneration(nn.Module):
                 out[i] = y[j, : group[j].shape[0]] if proj.pool_windows else y[j]
         return out  # type: ignore[return-value]
 
+    def route_loss(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Cross-entropy of a routing projector's token choice against each reference's task head, or None.
+
+        `batch["route_tasks"]` names the task of every sequence reference (None where no single task
+        applies); only references whose encoder has a head for that task count. Needs no decoder pass.
+        """
+        tasks = batch.get("route_tasks")
+        if tasks is None or not hasattr(self.projector, "route_logits") or not batch["occurrences"]:
+            return None
+        occ = batch["occurrences"]
+        targets = [
+            self.encoders[e].route_index(t) if t is not None and hasattr(self.encoders[e], "route_index") else None
+            for (e, _), t in zip(occ, tasks, strict=True)
+        ]  # fmt: skip
+        keep = [i for i, t in enumerate(targets) if t is not None]
+        if not keep:
+            return None
+        pieces = {name: self._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
+        q_ids, q_mask = batch["question_ids"].to(self.device), batch["question_mask"].to(self.device)
+        emb = self.decoder.get_input_embeddings()
+        losses = []
+        for name in dict.fromkeys(occ[i][0] for i in keep):
+            idx = [i for i in keep if occ[i][0] == name]
+            seq, mask = pad_pieces([pieces[name][occ[i][1]] for i in idx], pieces[name][occ[idx[0]][1]])
+            logits = self.projector.route_logits(name, seq, mask, emb(q_ids[idx]), q_mask[idx])
+            target = torch.tensor([targets[i] for i in idx], device=self.device)
+            losses.append(nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
+        return torch.stack(losses).sum() / len(keep)
+
     def embed_inputs(self, batch: dict[str, Any]) -> torch.Tensor:
         """Decoder input embeddings with every placeholder run replaced by its projected sequence."""
         ids = batch["input_ids"].to(self.device)
@@ -284,6 +313,10 @@ class SeqChatForConditionalGeneration(nn.Module):
             logits = head(hidden[:, :-1][keep])
             out["loss"] = nn.functional.cross_entropy(logits.float(), target[keep], reduction="mean")
             out["num_tokens"] = keep.sum()
+            route = self.route_loss(batch)
+            if route is not None:
+                out["route_loss"] = route
+                out["loss"] = out["loss"] + self.projector.route_loss_weight * route
         if return_logits:
             out["logits"] = head(hidden)
         return out

@@ -333,9 +333,11 @@ class SeqChatProcessor:
         rows: list[tuple[list[int], list[int]]] = []
         occurrences: list[_Occurrence] = []
         unique: dict[str, tuple[str, Sequence]] = {}  # key -> (encoder, sequence)
-        for conv, seqs in zip(conversations, sequences, strict=True):
+        occurrence_rows: list[int] = []
+        for row, (conv, seqs) in enumerate(zip(conversations, sequences, strict=True)):
             ids, labels, refs = self._prepare(conv, seqs, add_generation_prompt, system_prompt)
             rows.append((ids, labels))
+            occurrence_rows += [row] * len(refs)
             for seq, question in refs:
                 enc = self._encoder_for(seq)
                 key = sequence_key(enc, seq.residues)
@@ -348,6 +350,7 @@ class SeqChatProcessor:
         if found != expected:
             raise SeqChatInputError(f"internal placeholder mismatch: {found} tokens for {expected} expected")
         batch.update(self._sequence_inputs(unique, occurrences))
+        batch["occurrence_rows"] = occurrence_rows  # the conversation (batch row) of each sequence reference
         return batch
 
     def _pad_rows(self, rows: list[tuple[list[int], list[int]]], side: str) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Projectors from encoder space to decoder embeddings: linear, mlp, perceiver and ChatNT's English-aware perceiver."""
+"""Projectors from encoder space to decoder embeddings: linear, mlp, perceiver, ChatNT's English-aware perceiver
+and a question-routed readout of per-task head tokens."""
 
 from __future__ import annotations
 
@@ -162,11 +163,69 @@ class EnglishPerceiverProjector(PerceiverProjector):
     english_aware = True
 
 
+class TaskRoutedProjector(Projector):
+    """Question-routed readout for encoders that emit one token per task head (the feature encoders).
+
+    The question (mean and max of its decoder token embeddings) forms a query; a key per encoder token
+    scores it, so the softmax over tokens picks the asked task's head token — a step trainable by a
+    cross-entropy on the record's task alone, with no decoder pass (`route_logits`). The picked token
+    (task identity + head output) and the mean of all tokens go through an MLP to K decoder vectors.
+    """
+
+    needs_question = True
+
+    def __init__(
+        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 4, route_dim: int = 256,
+        hidden: int = 512, route_loss_weight: float = 1.0, **_: Any,
+    ):  # fmt: skip
+        super().__init__(encoder_dims, decoder_dim, num_queries)
+        self.route_loss_weight = route_loss_weight
+        self.word_score = nn.Sequential(nn.Linear(decoder_dim, route_dim), nn.Tanh(), nn.Linear(route_dim, 1))
+        self.query = nn.Sequential(nn.Linear(3 * decoder_dim, route_dim), nn.GELU(), nn.Linear(route_dim, route_dim))
+        self.keys = nn.ModuleDict({name: nn.Linear(d, route_dim) for name, d in encoder_dims.items()})
+        self.temperature = nn.Parameter(torch.tensor(10.0).log())
+        self.values = nn.ModuleDict({name: nn.Linear(d, hidden) for name, d in encoder_dims.items()})
+        self.context = nn.Linear(decoder_dim, hidden)
+        self.out = nn.Sequential(
+            nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, num_queries * decoder_dim)
+        )  # fmt: skip
+        self.decoder_dim = decoder_dim
+
+    def route_logits(self, encoder: str, seq, seq_mask, question, question_mask) -> torch.Tensor:
+        """(S, L) scores of each encoder token for the question; padding at -inf."""
+        m = question_mask.unsqueeze(-1).to(question.dtype)
+        mean = (question * m).sum(1) / m.sum(1).clamp(min=1)
+        peak = question.masked_fill(~question_mask.unsqueeze(-1), float("-inf")).amax(1).clamp(min=-1e4)
+        # learned word weights: the few words that name the task (a mark, a species, a set) outweigh the phrasing
+        w = self.word_score(question).squeeze(-1).masked_fill(~question_mask, float("-inf")).softmax(-1)
+        focus = torch.einsum("sq,sqd->sd", w, question)
+        q = nn.functional.normalize(self.query(torch.cat([mean, peak, focus], dim=-1)), dim=-1)
+        # cosine scores with a learned temperature: token norms vary with head outputs and spectra, so raw
+        # dot products would let a loud token win whatever the question
+        k = nn.functional.normalize(self.keys[encoder](seq), dim=-1)
+        scores = self.temperature.exp() * torch.einsum("sld,sd->sl", k, q)
+        return scores.masked_fill(~seq_mask, float("-inf"))
+
+    def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
+        """(S, L, He) tokens + question (S, Q, Hd) → (S, K, Hd)."""
+        weights = self.route_logits(encoder, seq, seq_mask, question, question_mask).softmax(-1)
+        routed = torch.einsum("sl,slh->sh", weights, seq)
+        m = seq_mask.unsqueeze(-1).to(seq.dtype)
+        context = (self.input_proj[encoder](seq) * m).sum(1) / m.sum(1).clamp(min=1)
+        z = self.values[encoder](routed) + self.context(context)
+        return self.out(z).view(seq.shape[0], self.num_queries, self.decoder_dim)
+
+    def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
+        """Unused: routing needs the encoder's own tokens, so `forward` does all the work."""
+        raise NotImplementedError
+
+
 PROJECTORS: dict[str, type[Projector]] = {
     "linear": LinearProjector,
     "mlp": MLPProjector,
     "perceiver": PerceiverProjector,
     "english_perceiver": EnglishPerceiverProjector,
+    "task_router": TaskRoutedProjector,
 }
 
 

@@ -19,7 +19,8 @@ DEFAULT_RUNS = Path("runs/bench")
 GENE_JSON = Path("runs/gene_function/report.json")
 GENE_ABLATION = Path("runs/gene_ablation")
 REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
-TRAIN_RECIPE = REPO / "configs" / "train" / "seqchat-small.yaml"
+# the transformer-encoder recipe: the specialist fine-tunes its encoder architecture per task
+TRAIN_RECIPE = REPO / "configs" / "train" / "transformer-encoders.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
 CALIBRATION_TRAIN = 200  # training-split examples per class task that fit seqchat's calibrator (≥200, never test)
 

@@ -147,7 +147,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from seqchat.training.instruct import InstructJob, load_records
-    from seqchat.training.loop import train
+    from seqchat.training.loop import latest_checkpoint, train
 
     raw = recipe_arm(_read_yaml(args.config), args.arm)
     cfg = _train_cfg(raw, args)
@@ -163,6 +163,8 @@ def run_train(args: argparse.Namespace) -> int:
         seed=cfg.seed,
         valid_per_task=int(data.get("valid_per_task", 4)),
     )
+    if cfg.route_warmup_steps and not (args.resume and latest_checkpoint(Path(cfg.out_dir))):
+        print(json.dumps({"route_warmup": job.route_warmup(cfg.route_warmup_steps, cfg.route_warmup_lr, Path(cfg.out_dir))}))
     print(json.dumps(train(job, cfg, resume=args.resume)))
     return 0
 

@@ -87,9 +87,64 @@ class InstructJob:
     def batch(self, step: int, micro: int, rank: int, world: int) -> dict[str, Any]:
         """Processed micro-batch (right padding, answer-only labels)."""
         picks = self.pick(step, micro, rank, world)
-        out = self._process([self.train[n][i] for n, i in picks])
-        out["record_ids"] = [self.train[n][i]["id"] for n, i in picks]
+        recs = [self.train[n][i] for n, i in picks]
+        out = self._process(recs)
+        out["record_ids"] = [r["id"] for r in recs]
+        # the task each sequence reference is asked about, for a routing projector's auxiliary loss
+        out["route_tasks"] = [recs[row].get("task") for row in out["occurrence_rows"]]
         return out
+
+    def route_warmup(self, steps: int, lr: float, out_dir: Path | None = None) -> dict[str, float]:
+        """Train only a routing projector's question → task-head choice, with no decoder pass (seconds).
+
+        The routing cross-entropy alone is a cheap signal, so the expensive answer-token steps that follow
+        start from a router that already picks the asked task's head. Returns the first and last losses.
+        """
+        model = self.model
+        params = [p for n, p in model.projector.named_parameters() if n.startswith(("word_score.", "query.", "keys.", "temperature"))]
+        opt = torch.optim.AdamW(params, lr=lr)
+        losses = []
+        for step in range(steps):
+            # offset positions: these batches are not the ones the main loop will draw
+            loss = model.route_loss(self.batch(10_000_000 + step, 0, 0, 1))
+            if loss is None:
+                continue
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss))
+        summary = {"steps": steps, "first_loss": losses[0] if losses else float("nan"),
+                   "last_loss": sum(losses[-50:]) / max(len(losses[-50:]), 1),
+                   "valid_route_accuracy": self.route_accuracy(self.valid)}  # fmt: skip
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            (Path(out_dir) / "route_warmup.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
+    @torch.no_grad()
+    def route_accuracy(self, records: dict[str, list[dict[str, Any]]], per_task: int = 20) -> float | None:
+        """Share of references (with a head for their task) whose question routes to that task's head token."""
+        model, hits = self.model, []
+        for recs in records.values():
+            recs = recs[:per_task]
+            if not recs:
+                continue
+            batch = self._process(recs)
+            tasks = [recs[row].get("task") for row in batch["occurrence_rows"]]
+            pieces = {name: model._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
+            emb = model.decoder.get_input_embeddings()
+            for i, ((enc, j), task) in enumerate(zip(batch["occurrences"], tasks, strict=True)):
+                encoder = model.encoders[enc]
+                target = encoder.route_index(task) if hasattr(encoder, "route_index") and task else None
+                if target is None:
+                    continue
+                piece = pieces[enc][j][None]
+                logits = model.projector.route_logits(
+                    enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device),
+                    emb(batch["question_ids"][i : i + 1].to(model.device)), batch["question_mask"][i : i + 1].to(model.device),
+                )  # fmt: skip
+                hits.append(int(logits.argmax()) == target)
+        return sum(hits) / len(hits) if hits else None
 
     def describe(self, batch: dict[str, Any]) -> list[str]:
         """Record ids of a batch."""

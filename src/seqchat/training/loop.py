@@ -45,6 +45,8 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
     max_time_s: float | None = None  # stop with a checkpoint after this long (resumable chunks)
     stop_after_step: int | None = None  # stop with a checkpoint after this step (tests, chunked runs)
+    route_warmup_steps: int = 0  # routing-loss-only steps (no decoder pass) before the loop, for routing projectors
+    route_warmup_lr: float = 3e-3
     trace_data: bool = False  # write which records each rank trained on (data_trace_rank{r}.jsonl)
     extra: dict[str, Any] = field(default_factory=dict)
 
