@@ -1,4 +1,4 @@
-.PHONY: install test lint gene-ablation benchmark train-heads
+.PHONY: install test lint gene-ablation benchmark train-heads train-small
 SEQCHAT ?= .venv/bin/seqchat
 ARMS ?= perceiver_frozen mlp_pooled_frozen perceiver_lora mlp_tokens_frozen
 ABLATION_N ?= 100
@@ -28,3 +28,12 @@ benchmark:
 # issue 13, stage 1: k-mer feature encoders and per-task heads (no decoder involved; resumable per task)
 train-heads:
 	$(SEQCHAT) train-heads --config configs/heads/stage1.yaml --out runs/stage1
+# issue 13: the shipped model from scratch on a CPU (about 2 h on 2 cores; every step resumable: rerun after an
+# interruption): data build, stage 1 (k-mer feature encoders + per-task heads), stage 2 (task-routed projector
+# through the frozen decoder), export (fp16 folder, model card, training curves). SHIP= sets the export folder.
+SHIP ?= runs/seqchat-small
+train-small:
+	test -f runs/data/train/promoter_300_all.jsonl || $(SEQCHAT) data build --out runs/data --max-per-split 1500 --seed 0
+	$(SEQCHAT) train-heads --config configs/heads/stage1.yaml --out runs/stage1
+	$(SEQCHAT) train --config configs/train/seqchat-small.yaml --resume
+	$(SEQCHAT) export --run runs/train/seqchat-small --heads runs/stage1 --out $(SHIP)

@@ -199,3 +199,67 @@ def test_train_heads_on_real_data_resumes_per_task_and_loads_into_an_encoder(tmp
     with torch.no_grad():
         tokens = enc.encode(_random_dna(50, 300, 2))
     assert 0.05 < float(tokens[:, 0].std()) < 20
+
+
+def _router_model(tokenizer):
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    torch.manual_seed(0)
+    cfg = tiny_config(
+        encoders={"dna": dict(TINY_DNA), "protein": dict(TINY_PROTEIN)},
+        projector={"type": "task_router", "num_queries": 3, "route_dim": 16, "hidden": 32},
+        freeze_encoders=True,
+    )
+    return SeqChatForConditionalGeneration(cfg, tokenizer=copy.deepcopy(tokenizer))
+
+
+def test_route_index_points_at_the_task_head_token():
+    enc = FeatureEncoder(TINY_DNA)
+    tokens = enc.encode(_random_dna(2, 50, 0))
+    j = enc.route_index("splice_sites_human")
+    assert j == 2 + 1  # two spectrum tokens, then promoter_300_all, then splice_sites_human (sorted)
+    assert torch.equal(tokens[0, j, : 16 - enc.slots], enc.task_ids[1])
+    assert enc.route_index("gene_description") is None
+
+
+def test_task_router_learns_to_route_by_question_without_the_decoder(tokenizer):
+    from seqchat.training.instruct import InstructJob
+
+    model = _router_model(tokenizer)
+    assert model.processor.num_tokens("dna", 120) == 3
+    seqs = _random_dna(8, 60, 1)
+
+    def rec(i, task, question):
+        return {"id": f"{task}/{i}", "task": task, "kind": "single",
+                "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "Yes"}],
+                "sequences": {"s": {"residues": seqs[i], "modality": "dna"}}}  # fmt: skip
+
+    train = {"promoter_300_all": [rec(i, "promoter_300_all", "Is @s a promoter?") for i in range(4)],
+             "splice_sites_human": [rec(i, "splice_sites_human", "Which splice site is @s?") for i in range(4, 8)]}  # fmt: skip
+    job = InstructJob(model=model, train=train, valid=train, batch_size=4)
+    batch = job.batch(0, 0, 0, 1)
+    assert batch["occurrence_rows"] == [0, 1, 2, 3]
+    before = job.route_accuracy(train)
+    summary = job.route_warmup(60, 1e-2)
+    assert summary["last_loss"] < summary["first_loss"] and job.route_accuracy(train) == 1.0 >= before
+    # the decoder was not involved: its weights have no gradient, and the answer loss still adds the routing loss
+    assert all(p.grad is None for p in model.decoder.parameters())
+    out = model(batch)
+    assert "route_loss" in out and out["loss"] > out["route_loss"]
+    out["loss"].backward()
+    assert model.projector.out[-1].weight.grad is not None
+    assert all(p.grad is None for p in model.encoders.parameters())
+
+
+def test_task_router_output_moves_with_the_routed_head(tokenizer):
+    model = _router_model(tokenizer).eval()
+    enc = model.encoders["dna"]
+    with torch.no_grad():
+        enc.heads["promoter_300_all"].weight.zero_()
+        conv = [{"role": "user", "content": "Is @s a promoter?"}]
+        batch = model.processor([conv, conv], [{"s": "ACGT" * 20}, {"s": "ACGT" * 20}], add_generation_prompt=True)
+        base = model.embed_inputs(batch)
+        enc.heads["promoter_300_all"].bias.fill_(5.0)
+        model.encoder_cache.clear()
+        moved = model.embed_inputs(batch)
+    assert not torch.allclose(base, moved)

@@ -86,3 +86,15 @@ def test_cli_reports_bad_input_without_traceback(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "character 'J' at position 5" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_model_answers_depend_on_the_sequence():
+    """Issue 13: on 20 random test sequences of one task the shipped model does not give one constant answer."""
+    from seqchat.data.build import load_split
+    from seqchat.serving.api import SeqChat
+
+    bot = SeqChat.load()
+    examples = load_split("promoter_300_all", "test", max_n=20, seed=1)
+    table = bot.predict("promoter_300_all", [e.residues for e in examples])
+    spread = float(table["p_1"].max() - table["p_1"].min())
+    assert table["prediction"].nunique() >= 2 or spread > 0.05, (table["prediction"].tolist(), spread)

@@ -176,10 +176,11 @@ class TaskRoutedProjector(Projector):
 
     def __init__(
         self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 4, route_dim: int = 256,
-        hidden: int = 512, route_loss_weight: float = 1.0, **_: Any,
+        hidden: int = 512, route_loss_weight: float = 1.0, word_weights: bool = True, **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
         self.route_loss_weight = route_loss_weight
+        self.word_weights = word_weights  # False: the question is its mean and max embedding only (ablation)
         self.word_score = nn.Sequential(nn.Linear(decoder_dim, route_dim), nn.Tanh(), nn.Linear(route_dim, 1))
         self.query = nn.Sequential(nn.Linear(3 * decoder_dim, route_dim), nn.GELU(), nn.Linear(route_dim, route_dim))
         self.keys = nn.ModuleDict({name: nn.Linear(d, route_dim) for name, d in encoder_dims.items()})
@@ -197,8 +198,11 @@ class TaskRoutedProjector(Projector):
         mean = (question * m).sum(1) / m.sum(1).clamp(min=1)
         peak = question.masked_fill(~question_mask.unsqueeze(-1), float("-inf")).amax(1).clamp(min=-1e4)
         # learned word weights: the few words that name the task (a mark, a species, a set) outweigh the phrasing
-        w = self.word_score(question).squeeze(-1).masked_fill(~question_mask, float("-inf")).softmax(-1)
-        focus = torch.einsum("sq,sqd->sd", w, question)
+        if self.word_weights:
+            w = self.word_score(question).squeeze(-1).masked_fill(~question_mask, float("-inf")).softmax(-1)
+            focus = torch.einsum("sq,sqd->sd", w, question)
+        else:
+            focus = torch.zeros_like(mean)
         q = nn.functional.normalize(self.query(torch.cat([mean, peak, focus], dim=-1)), dim=-1)
         # cosine scores with a learned temperature: token norms vary with head outputs and spectra, so raw
         # dot products would let a loud token win whatever the question

