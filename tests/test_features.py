@@ -263,3 +263,24 @@ def test_task_router_output_moves_with_the_routed_head(tokenizer):
         model.encoder_cache.clear()
         moved = model.embed_inputs(batch)
     assert not torch.allclose(base, moved)
+
+
+def test_feature_residue_scores_share_a_kmer_score_over_its_occurrences():
+    enc = FeatureEncoder(TINY_DNA)  # dna-tiny: 1-mers (4), 2-mers (16), 3-mers (64), then composition
+    scores = torch.zeros(FEATURISERS["dna-tiny"].dim)
+    scores[4 + 0 * 4 + 1] = 1.0  # the 2-mer AC
+    out = enc.residue_scores("ACACN", scores)
+    assert out.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.0])
+    scores[:] = 0
+    scores[-1] = 5.0  # composition has no position
+    assert enc.residue_scores("ACGT", scores).abs().sum() == 0
+
+
+def test_gradient_attribution_through_feature_encoders(tokenizer):
+    from seqchat.serving.attribution import attribute
+
+    model = _router_model(tokenizer)
+    seq = "ACGTTGCAAC" * 6
+    conv = [{"role": "user", "content": "Is @a a promoter?"}]
+    (att,) = attribute(model, conv, "Yes", {"a": seq})
+    assert att.name == "a" and len(att.scores) == len(seq) and any(abs(x) > 0 for x in att.scores)

@@ -222,6 +222,8 @@ class FeatureEncoder(nn.Module):
         self.tokenizer = get_sequence_tokenizer(spec["tokenizer"])
         self.window, self.overlap = int(spec["window"]), int(spec["overlap"])
         hidden, dim = int(spec["hidden"]), self.featuriser.dim
+        # identity on the standardised features: the point where gradient attribution takes its gradients
+        self.feature_tap = nn.Identity()
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_scale", torch.ones(dim))
         self.spectrum_tokens = int(spec.get("spectrum_tokens", 1))
@@ -277,7 +279,32 @@ class FeatureEncoder(nn.Module):
     def standardised(self, residues: Sequence[str]) -> torch.Tensor:
         """(n, dim) featuriser output, standardised with the stored training statistics."""
         x = torch.from_numpy(self.featuriser(residues)).to(self.feature_mean.device)
-        return (x - self.feature_mean) / self.feature_scale
+        return self.feature_tap((x - self.feature_mean) / self.feature_scale)
+
+    def residue_scores(self, residues: str, feature_scores: torch.Tensor) -> torch.Tensor:
+        """Spread per-feature scores (one window's gradient × input) over the residues their k-mers cover.
+
+        A k-mer frequency's score is shared equally by its occurrences and each occurrence's k residues;
+        composition features and k-mers absent from the window have no position and are left out.
+        """
+        f = self.featuriser
+        size = len(f.alphabet)
+        codes = f.table[np.frombuffer(residues.encode("ascii", "replace"), dtype=np.uint8)]
+        out = np.zeros(len(residues), dtype=np.float64)
+        scores = feature_scores.detach().double().cpu().numpy()
+        offset = 0  # the k-mer blocks come first, in increasing k
+        for k in sorted(f.ks):
+            n = len(residues) - k + 1
+            if n > 0:
+                windows = np.lib.stride_tricks.sliding_window_view(codes, k)
+                valid = (windows >= 0).all(1)
+                idx = (np.where(windows >= 0, windows, 0) * size ** np.arange(k - 1, -1, -1)).sum(1)
+                counts = np.bincount(idx[valid], minlength=size**k)
+                share = np.where(valid, scores[offset + idx] / np.maximum(counts[idx], 1) / k, 0.0)
+                for j in range(k):
+                    out[j : j + n] += share
+            offset += size**k
+        return torch.from_numpy(out)
 
     def positional_features(self, residues: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """The CNN's (n, L, C) per-position features and their mask."""

@@ -71,6 +71,17 @@ def _per_residue(
     return (total / hits.clamp(min=1)).tolist()
 
 
+def _feature_residues(encoder: Any, seq: Sequence, window_scores: list[torch.Tensor], window: int, overlap: int) -> list[float]:
+    """A feature encoder's per-feature scores of each window spread over its residues, overlaps averaged."""
+    total = torch.zeros(len(seq), dtype=torch.float64)
+    hits = torch.zeros(len(seq), dtype=torch.float64)
+    for start, text, scores in zip(window_starts(len(seq), window, overlap), split_windows(seq.residues, window, overlap),
+                                   window_scores, strict=True):  # fmt: skip
+        total[start : start + len(text)] += encoder.residue_scores(text, scores)
+        hits[start : start + len(text)] += 1
+    return (total / hits.clamp(min=1)).tolist()
+
+
 def check_budget(named: Mapping[str, Sequence], max_residues: int = MAX_ATTRIBUTION_RESIDUES) -> None:
     """Refuse an attribution over more residues than the budget, naming the limit."""
     total = sum(len(s) for s in named.values())
@@ -122,7 +133,9 @@ def _attribute(
     captured: dict[str, list[torch.Tensor]] = {}
     handles = []
     for name in batch["sequence_inputs"]:
-        table = model.encoders[name].model.embeddings.word_embeddings
+        encoder = model.encoders[name]
+        # a feature encoder is attributed at its standardised k-mer features, any other at its token embeddings
+        table = encoder.feature_tap if hasattr(encoder, "feature_tap") else encoder.model.embeddings.word_embeddings
 
         def hook(_module: Any, _inputs: Any, output: torch.Tensor, name: str = name) -> torch.Tensor:
             # a fresh leaf: its gradient exists whether or not the encoder weights are trainable
@@ -146,7 +159,8 @@ def _attribute(
     per_encoder: dict[str, list[torch.Tensor]] = {}
     for (enc, leaf), grad in zip(leaves, grads, strict=True):
         g = grad if grad is not None else torch.zeros_like(leaf)
-        per_encoder.setdefault(enc, []).append(g.mul(leaf.detach()).sum(-1).float().cpu())
+        gx = g.mul(leaf.detach()).float().cpu()
+        per_encoder.setdefault(enc, []).append(gx if hasattr(model.encoders[enc], "feature_tap") else gx.sum(-1))
     for enc, chunks in per_encoder.items():
         d = batch["sequence_inputs"][enc]
         spec = model.config.encoders[enc]
@@ -155,6 +169,10 @@ def _attribute(
         for local, key in enumerate(d["keys"]):
             seq = next(s for s in named.values() if sequence_key(enc, s.residues) == key)
             rows = (w2s == local).nonzero().flatten().tolist()
+            if hasattr(model.encoders[enc], "feature_tap"):
+                by_key[key] = _feature_residues(model.encoders[enc], seq, [token_scores[r] for r in rows],
+                                                spec["window"], spec["overlap"])  # fmt: skip
+                continue
             by_key[key] = _per_residue(
                 seq, [token_scores[r] for r in rows], [content[r] for r in rows],
                 model.encoders[enc].tokenizer, spec["window"], spec["overlap"],
