@@ -281,3 +281,17 @@ def test_scoring_generation_and_training_emit_no_warnings(make_model):
         hf_logger.removeHandler(handler)
     assert [str(w.message) for w in caught] == []
     assert [r.getMessage() for r in records] == []
+
+
+def test_fp16_save_keeps_a_tensor_past_the_fp16_range_in_fp32(make_model, tmp_path):
+    model = make_model()
+    model.config.decoder_config = None
+    with torch.no_grad():
+        model.projector.input_proj["dna"].weight[0, 0] = 1e5  # e.g. a whitening weight over a tiny eigenvalue
+    model.save_pretrained(tmp_path, dtype=torch.float16)
+    from safetensors.torch import load_file
+
+    saved = {k: v for p in tmp_path.glob("model*.safetensors") for k, v in load_file(str(p)).items()}
+    assert saved["projector.input_proj.dna.weight"].dtype == torch.float32
+    assert saved["projector.input_proj.dna.weight"][0, 0] == 1e5
+    assert saved["projector.input_proj.protein.weight"].dtype == torch.float16

@@ -76,6 +76,15 @@ def _ancestors(parents: list[int]) -> torch.Tensor:
     return out
 
 
+def _cast(v: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """`v` in `dtype`, unless it holds values past that dtype's range (they would turn to inf): then as it is."""
+    if dtype is None or not v.is_floating_point() or v.dtype == dtype:
+        return v
+    if v.numel() and float(v.abs().max()) > torch.finfo(dtype).max:
+        return v
+    return v.to(dtype)
+
+
 def _build_decoder(config: SeqChatConfig) -> nn.Module:
     if config.decoder_config is not None:
         from transformers import AutoConfig, AutoModelForCausalLM
@@ -573,7 +582,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         """Write config.json and the trainable weights as safetensors shards (never pickle)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in self.trainable_state_dict().items()}
+        state = {k: _cast(v.detach(), dtype).contiguous().cpu() for k, v in self.trainable_state_dict().items()}
         cfg = SeqChatConfig.from_dict(json.loads(json.dumps(self.config.to_dict())))
         for name in cfg.encoders:
             if any(k.startswith(f"encoders.{name}.") for k in state):
