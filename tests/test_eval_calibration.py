@@ -106,3 +106,21 @@ def test_reliability_plot_is_written(tmp_path) -> None:
     res = calibrate(train, train_y, test, test_y, POSITIVE6)
     out = plot_reliability(res, tmp_path / "plots" / "reliability.png", title="synthetic")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_platt_is_scale_invariant_so_tiny_logit_differences_still_rank():
+    """Candidate logits that differ by hundredths but rank the examples perfectly are not flattened to one value."""
+    from seqchat.inference import calibrator_from_dict, calibrator_to_dict
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    margin = 0.01 * (2 * y - 1) + 0.002 * rng.standard_normal(200)
+    logits = np.stack([-margin / 2, margin / 2], axis=1) - 3.0
+    cal = PlattCalibrator().fit(logits, y)
+    p = cal.predict_proba(logits)
+    assert p[y == 1].min() > 0.5 > p[y == 0].max()
+    again = calibrator_from_dict(calibrator_to_dict(cal))
+    assert np.allclose(again.predict_proba(logits), p)
+    # a file written before standardisation (no mean/scale) still loads and acts on the raw features
+    old = {k: v for k, v in calibrator_to_dict(cal).items() if k not in ("mean", "scale")}
+    assert calibrator_from_dict(old).mean is None

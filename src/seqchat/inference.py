@@ -334,8 +334,11 @@ def calibrator_to_dict(c: PlattCalibrator) -> dict[str, Any]:
     """A fitted calibrator as plain JSON-able numbers."""
     if c.model is None:
         raise ValueError("the calibrator is not fitted")
-    return {"features": c.features, "C": c.C, "coef": c.model.coef_.tolist(), "intercept": c.model.intercept_.tolist(),
-            "classes": c.model.classes_.astype(int).tolist()}  # fmt: skip
+    out = {"features": c.features, "C": c.C, "coef": c.model.coef_.tolist(), "intercept": c.model.intercept_.tolist(),
+           "classes": c.model.classes_.astype(int).tolist()}  # fmt: skip
+    if c.mean is not None and c.scale is not None:
+        out.update(mean=np.asarray(c.mean).tolist(), scale=np.asarray(c.scale).tolist())
+    return out
 
 
 def calibrator_from_dict(d: Mapping[str, Any]) -> PlattCalibrator:
@@ -346,7 +349,10 @@ def calibrator_from_dict(d: Mapping[str, Any]) -> PlattCalibrator:
     lr.coef_, lr.intercept_ = np.array(d["coef"], dtype=float), np.array(d["intercept"], dtype=float)
     lr.classes_ = np.array(d.get("classes", [0, 1]))
     lr.n_features_in_ = lr.coef_.shape[1]
-    return PlattCalibrator(features=d["features"], C=d["C"], model=lr)
+    # files written before standardisation have no mean/scale: their coefficients act on the raw features
+    mean = np.array(d["mean"], dtype=float) if "mean" in d else None
+    scale = np.array(d["scale"], dtype=float) if "scale" in d else None
+    return PlattCalibrator(features=d["features"], C=d["C"], model=lr, mean=mean, scale=scale)
 
 
 def save_calibrators(path: str | Path, calibrators: Mapping[str, PlattCalibrator], info: Mapping[str, Any]) -> Path:

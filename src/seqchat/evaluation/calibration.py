@@ -88,13 +88,26 @@ class PlattCalibrator:
     features: str = "logits"
     C: float = 0.1
     model: LogisticRegression | None = field(default=None, repr=False)
+    # per-feature standardisation fitted with the model: without it C=0.1 flattens the slope whenever the
+    # candidate logits differ by hundredths (a decoder steered by a few soft tokens), and every example
+    # gets the same probability however well the logits rank the examples
+    mean: np.ndarray | None = field(default=None, repr=False)
+    scale: np.ndarray | None = field(default=None, repr=False)
+
+    def _x(self, logits: np.ndarray) -> np.ndarray:
+        x = PLATT_FEATURES[self.features](np.asarray(logits, dtype=float))
+        if self.mean is None or self.scale is None:
+            return x
+        return (x - self.mean) / self.scale
 
     def fit(self, logits: np.ndarray, y: Sequence[int]) -> PlattCalibrator:
         """Fit on training-split class logits (n, C) and class indices (0/1 for binary tasks)."""
+        x = PLATT_FEATURES[self.features](np.asarray(logits, dtype=float))
+        self.mean = x.mean(0)
+        scale = x.std(0)
+        self.scale = np.where(scale > 1e-12, scale, 1.0)
         self.model = LogisticRegression(C=self.C, solver="lbfgs")
-        self.model.fit(
-            PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)), np.asarray(y, dtype=int)
-        )
+        self.model.fit(self._x(logits), np.asarray(y, dtype=int))
         return self
 
     def _fitted(self) -> LogisticRegression:
@@ -104,14 +117,14 @@ class PlattCalibrator:
 
     def predict_proba(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated P(positive) for class logits (n, 2)."""
-        return self._fitted().predict_proba(PLATT_FEATURES[self.features](np.asarray(logits, dtype=float)))[:, 1]
+        return self._fitted().predict_proba(self._x(logits))[:, 1]
 
     def predict_classes(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated (n, C) class probabilities; a class absent from the fitting sample gets 0."""
         x = np.asarray(logits, dtype=float)
         model = self._fitted()
         out = np.zeros((x.shape[0], max(x.shape[1], int(model.classes_.max()) + 1)))
-        out[:, model.classes_.astype(int)] = model.predict_proba(PLATT_FEATURES[self.features](x))
+        out[:, model.classes_.astype(int)] = model.predict_proba(self._x(x))
         return out
 
 
