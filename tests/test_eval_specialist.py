@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 
 import pytest
@@ -111,9 +113,9 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
     assert main(["baseline", "specialist", "--tasks", "enhancers", "--kinds", "encoder", "--max-per-task", "10",
                  "--max-train", "100", "--max-valid", "20", "--max-seconds", "2", "--out", str(out), "--no-plots"]) == 0  # fmt: skip
     run, rows = load_run(out)
-    assert run["config"]["init_model"] == str(shipped_model_dir()) and all(
-        run["config"]["pretrained"].values()
-    )
+    shipped_kinds = {e.get("kind", "hf") for e in json.loads((shipped_model_dir() / "config.json").read_text())["encoders"].values()}
+    # a shipped transformer encoder starts the fine-tuning; shipped feature encoders leave it to the transformer recipe
+    assert run["config"]["init_model"] == (str(shipped_model_dir()) if shipped_kinds == {"hf"} else None)
     assert run["config"]["max_seconds"] == 2 and run["config"]["kinds"] == ["encoder"]
     m = rows["enhancers"]["metrics"]
     assert (
@@ -137,3 +139,17 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
         != 0
     )
     assert "is not a seqchat model folder" in capsys.readouterr().err
+
+
+def test_a_feature_encoder_folder_is_refused_where_a_transformer_is_needed(tmp_path, tokenizer):
+    from conftest import tiny_config
+    from seqchat.evaluation.retrieval import load_sequence_encoder
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    spec = {"kind": "features", "featuriser": "dna-tiny", "tokenizer": "nt_6mer", "window": 1000, "overlap": 0,
+            "hidden": 16, "spectrum_tokens": 1, "heads": {"enhancers": 1}}  # fmt: skip
+    cfg = tiny_config(encoders={"dna": spec, "protein": {"source": "esm-tiny", "tokenizer": "esm_residue",
+                                                           "window": 40, "overlap": 4}})  # fmt: skip
+    SeqChatForConditionalGeneration(cfg, tokenizer=copy.deepcopy(tokenizer)).save_pretrained(tmp_path)
+    with pytest.raises(SeqChatInputError, match="not a transformer"):
+        load_sequence_encoder(str(tmp_path), "dna")

@@ -126,6 +126,11 @@ def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-de
         raise EncoderModalityError(f"'{folder}' has no encoder for {modality}")
     name = cfg.modalities[modality]
     spec = cfg.encoders[name]
+    if spec.get("kind", "hf") != "hf":
+        raise SeqChatInputError(
+            f"'{folder}' reads {modality} through a '{spec['kind']}' encoder, not a transformer: pass a model folder "
+            "or hub id with a transformer encoder (e.g. nt-small, esm-small)"
+        )
     prefix = f"encoders.{name}.model."
     state = {}
     for f in sorted(folder.glob("model*.safetensors")):

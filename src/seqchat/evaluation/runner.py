@@ -8,6 +8,7 @@ the same `--tasks`, `--split`, `--max-per-task` and `--seed` give every system t
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -197,7 +198,7 @@ def _specialist_config(args: argparse.Namespace) -> Any:
         settings["max_residues"] = None
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else SPECIALIST_KINDS
     recipe = args.model_config or args.dna_encoder or args.protein_encoder
-    init = args.init_model or (None if recipe else shipped_model_dir())
+    init = args.init_model or (None if recipe else _transformer_model(shipped_model_dir()))
     if init is not None:
         from seqchat.config import SeqChatConfig
 
@@ -207,6 +208,15 @@ def _specialist_config(args: argparse.Namespace) -> Any:
         return SpecialistConfig(encoders=dict(model_cfg.encoders), modalities=dict(model_cfg.modalities),
                                 init_model=str(init), kinds=kinds, seed=args.seed, **settings)  # fmt: skip
     return SpecialistConfig(**_recipe_encoders(args), kinds=kinds, seed=args.seed, **settings)
+
+
+def _transformer_model(folder: Path | None) -> Path | None:
+    """The folder if its encoders are transformers (fine-tunable), else None (then the transformer recipe's
+    encoders start the specialist: a feature encoder is the k-mer arm's features with linear heads)."""
+    if folder is None:
+        return None
+    encoders = json.loads((Path(folder) / "config.json").read_text()).get("encoders", {})
+    return folder if all(e.get("kind", "hf") == "hf" for e in encoders.values()) else None
 
 
 def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
