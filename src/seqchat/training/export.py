@@ -199,7 +199,8 @@ LIMITS = """## What it cannot do
   head, and the answer is about that task. Questions that do not say which dataset (e.g. which species for
   poly(A) sites, which promoter set) are routed by wording alone.
 - Its sequence knowledge is a k-mer spectrum with linear heads: position-dependent signals (splice sites,
-  motif spacing) are largely out of reach, and it is no better than the k-mer baseline it is built from.
+  motif spacing) are largely out of reach, and it scores below the k-mer baseline its heads are built like
+  (docs/BENCHMARKS.md): routing errors and the decoder's weak use of the routed head cost the difference.
 - Numbers (regression answers) and free-text gene descriptions are weak; EC numbers and pair tasks have no
   task heads, so their answers barely depend on the sequences.
 - Confidence comes from candidate scoring with Platt calibration fitted on training examples; it is not a
