@@ -295,3 +295,30 @@ def test_fp16_save_keeps_a_tensor_past_the_fp16_range_in_fp32(make_model, tmp_pa
     assert saved["projector.input_proj.dna.weight"].dtype == torch.float32
     assert saved["projector.input_proj.dna.weight"][0, 0] == 1e5
     assert saved["projector.input_proj.protein.weight"].dtype == torch.float16
+
+
+def test_a_tensor_larger_than_a_shard_is_cut_into_row_blocks_and_rejoined(make_model, tmp_path, tokenizer):
+    import copy
+
+    from seqchat.model import SeqChatForConditionalGeneration
+
+    model = make_model()
+    model.save_pretrained(tmp_path, shard_mb=0.05)  # smaller than the projector's largest matrices
+    assert all(p.stat().st_size <= 0.06 * 1024 * 1024 for p in tmp_path.glob("model-*.safetensors"))
+    from safetensors.torch import load_file
+
+    keys = {k for p in tmp_path.glob("model-*.safetensors") for k in load_file(str(p))}
+    assert any("#part" in k for k in keys)
+    again = SeqChatForConditionalGeneration.from_pretrained(tmp_path, tokenizer=copy.deepcopy(tokenizer))
+    for k, v in model.trainable_state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k
+    # a lost block is one clear error, not a shape mismatch deep inside torch
+    victim = next(p for p in tmp_path.glob("model-*.safetensors") if any("#part0of" in k for k in load_file(str(p))))
+    rest = {k: v for k, v in load_file(str(victim)).items() if "#part0of" not in k}
+    from safetensors.torch import save_file
+
+    save_file(rest, str(victim))
+    from seqchat.errors import SeqChatInputError
+
+    with pytest.raises(SeqChatInputError, match="lacks part"):
+        SeqChatForConditionalGeneration.from_pretrained(tmp_path, tokenizer=copy.deepcopy(tokenizer))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -593,7 +595,7 @@ class SeqChatForConditionalGeneration(nn.Module):
             old.unlink()
         shards: list[dict[str, torch.Tensor]] = [{}]
         size = 0
-        for k, v in state.items():
+        for k, v in _split_large(state, shard_mb).items():
             nbytes = v.numel() * v.element_size()
             if shards[-1] and size + nbytes > shard_mb * 1024 * 1024:
                 shards.append({})
@@ -634,6 +636,43 @@ class SeqChatForConditionalGeneration(nn.Module):
         return model
 
 
+_PART = re.compile(r"^(.*)#part(\d+)of(\d+)$")
+
+
+def _split_large(state: dict[str, torch.Tensor], shard_mb: float) -> dict[str, torch.Tensor]:
+    """Tensors larger than a shard cut into row blocks (`key#part{i}of{n}`), so no weight file passes shard_mb."""
+    out: dict[str, torch.Tensor] = {}
+    limit = shard_mb * 1024 * 1024
+    for k, v in state.items():
+        nbytes = v.numel() * v.element_size()
+        if nbytes <= limit or v.dim() == 0 or v.shape[0] < 2:
+            out[k] = v
+            continue
+        n = min(v.shape[0], math.ceil(nbytes / limit))
+        for i, block in enumerate(torch.tensor_split(v, n, dim=0)):
+            out[f"{k}#part{i}of{n}"] = block.contiguous()
+    return out
+
+
+def _join_parts(state: dict[str, torch.Tensor], d: Path) -> dict[str, torch.Tensor]:
+    """Reassemble `key#part{i}of{n}` row blocks written by `_split_large`; a missing block is refused."""
+    parts: dict[str, dict[int, torch.Tensor]] = {}
+    counts: dict[str, int] = {}
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        m = _PART.match(k)
+        if m is None:
+            out[k] = v
+            continue
+        parts.setdefault(m.group(1), {})[int(m.group(2))] = v
+        counts[m.group(1)] = int(m.group(3))
+    for key, blocks in parts.items():
+        if sorted(blocks) != list(range(counts[key])):
+            raise SeqChatInputError(f"'{d}' lacks part of the tensor {key}: the model folder is incomplete")
+        out[key] = torch.cat([blocks[i] for i in range(counts[key])], dim=0)
+    return out
+
+
 def _read_weights(d: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a model folder's safetensors shards; a missing, corrupt or truncated shard is refused."""
     from safetensors import SafetensorError
@@ -657,7 +696,7 @@ def _read_weights(d: Path) -> dict[str, torch.Tensor]:
                 f"'{f}' is not a readable safetensors file ({str(e)[:160]}): it is corrupt or truncated; "
                 "copy the model folder again"
             ) from None
-    return state
+    return _join_parts(state, d)
 
 
 def _check_weights(d: Path, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], needed: set[str]) -> None:
