@@ -220,8 +220,8 @@ class TaskRoutedProjector(Projector):
         return self.out(z).view(seq.shape[0], self.num_queries, self.decoder_dim)
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
-        """Unused: routing needs the encoder's own tokens, so `forward` does all the work."""
-        raise NotImplementedError
+        """Not a step of this projector: routing needs the encoder's own tokens, so `forward` does all the work."""
+        raise TypeError("task_router reads the encoder's own tokens: call forward(encoder, seq, mask, question, question_mask)")
 
 
 PROJECTORS: dict[str, type[Projector]] = {
