@@ -13,6 +13,7 @@ import argparse
 import copy
 import json
 import time
+from collections import Counter
 
 import torch
 import yaml
@@ -26,6 +27,21 @@ ARMS = {
 }
 
 
+def print_confusion(job: InstructJob, records: dict, per_task: int) -> None:
+    """Per task with a routing error: its held-out accuracy and the heads its questions went to instead."""
+    by_task: dict[str, list[str]] = {}
+    for task, enc, target, picked in job.route_picks(records, per_task):
+        encoder = job.model.encoders[enc]
+        first = encoder.route_index(encoder.tasks[0])
+        name = encoder.tasks[picked - first] if picked >= first else f"token {picked}"
+        by_task.setdefault(task, []).append("" if picked == target else name)
+    for task, wrong in sorted(by_task.items()):
+        misses = [w for w in wrong if w]
+        if misses:
+            top = Counter(misses).most_common(3)
+            print(f"  {task}: {1 - len(misses) / len(wrong):.2f} held-out; instead {top}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="configs/train/seqchat-small.yaml")
@@ -34,6 +50,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--per-task", type=int, default=20, help="questions per task in each accuracy")
+    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated arms to run")
+    p.add_argument("--confusion", action="store_true", help="per task: held-out accuracy and the heads picked instead")
     args = p.parse_args()
     with open(args.config) as fh:
         raw = yaml.safe_load(fh)
@@ -42,6 +60,8 @@ def main() -> None:
     test = load_records(args.data, "test", max_per_task=args.per_task)
     rows = []
     for arm, override in ARMS.items():
+        if arm not in args.arms.split(","):
+            continue
         cfg = copy.deepcopy(raw["model"])
         cfg["projector"] = {**cfg["projector"], **override}
         torch.manual_seed(0)
@@ -53,6 +73,8 @@ def main() -> None:
                      "test_route_accuracy": round(job.route_accuracy(test, args.per_task), 3),
                      "last_loss": round(warm["last_loss"], 3), "cpu_s": round(time.process_time() - t0, 1)})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
+        if args.confusion:
+            print_confusion(job, test, args.per_task)
     print("\n| arm | validation questions | held-out test phrasings | CPU s |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['arm']} | {r['valid_route_accuracy']:.3f} | {r['test_route_accuracy']:.3f} | {r['cpu_s']} |")

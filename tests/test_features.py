@@ -265,6 +265,71 @@ def test_task_router_output_moves_with_the_routed_head(tokenizer):
     assert not torch.allclose(base, moved)
 
 
+def test_probs_head_format_puts_each_class_in_a_fixed_slot():
+    spec = {**TINY_DNA, "heads": {"promoter_300_all": 1, "splice_sites_human": 3, "crispr_on_target": 1},
+            "head_format": "probs", "regression": ["crispr_on_target"], "slots": 5}  # fmt: skip
+    enc = FeatureEncoder(spec)
+    assert enc.slots == 5
+    pred = torch.tensor([[2.0], [-1.0]])
+    binary = enc.slot_values("promoter_300_all", pred)
+    assert torch.allclose(binary[:, 1], torch.sigmoid(pred[:, 0])) and torch.allclose(binary[:, :2].sum(1), torch.ones(2))
+    assert torch.equal(enc.slot_values("crispr_on_target", pred)[:, -1], pred[:, 0])
+    three = enc.slot_values("splice_sites_human", torch.tensor([[0.0, 1.0, 2.0]]))
+    assert torch.allclose(three[0, :3], torch.tensor([0.0, 1.0, 2.0]).softmax(-1)) and three[0, 3:].abs().sum() == 0
+    tokens = enc.encode(_random_dna(3, 40, 0))
+    assert tokens.shape == (3, 2 + 3, 16)
+    with pytest.raises(ValueError, match="slots"):
+        FeatureEncoder({**spec, "slots": 3})  # 3 classes + a regression slot need 4
+    with pytest.raises(ValueError, match="head_format"):
+        FeatureEncoder({**spec, "head_format": "odds"})
+
+
+def test_alike_tasks_share_one_head_and_route_to_it():
+    from seqchat.training.heads import alike_groups, head_groups
+
+    tasks = ["promoter_300_all", "deepgene_promoter_300", "tf_human_0", "tf_human_1"]
+    assert alike_groups(tasks) == [["promoter_300_all", "deepgene_promoter_300"], ["tf_human_0"], ["tf_human_1"]]
+    groups = head_groups(HeadsConfig(merge_alike=True), tasks)
+    shared = "deepgene_promoter_300+promoter_300_all"
+    assert groups[shared] == ["deepgene_promoter_300", "promoter_300_all"] and groups["tf_human_0"] == ["tf_human_0"]
+    assert list(head_groups(HeadsConfig(), tasks)) == tasks
+    enc = FeatureEncoder({**TINY_DNA, "heads": {shared: 1, "tf_human_0": 1},
+                          "routes": {"promoter_300_all": shared, "deepgene_promoter_300": shared}})  # fmt: skip
+    assert enc.route_index("promoter_300_all") == enc.route_index("deepgene_promoter_300") == 2
+    assert enc.route_index("tf_human_0") == 3 and enc.route_index("tf_human_1") is None
+
+
+def test_gated_hard_router_reads_exactly_the_picked_head():
+    from seqchat.projectors import TaskRoutedProjector
+
+    torch.manual_seed(0)
+    proj = TaskRoutedProjector({"dna": 8}, decoder_dim=6, num_queries=2, route_dim=4, hidden=8, gate_slots=2,
+                               hard_route=True)  # fmt: skip
+    with torch.no_grad():
+        proj.gates.normal_()
+    seq, mask = torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool)
+    question, qmask = torch.randn(1, 5, 6), torch.ones(1, 5, dtype=torch.bool)
+    picked = int(proj.route_logits("dna", seq, mask, question, qmask).argmax())
+    out = proj("dna", seq, mask, question, qmask)
+    other = seq.clone()
+    other[0, [i for i in range(3) if i != picked]] += 0.01  # the tokens not picked move: only the mean sees them
+    with torch.no_grad():
+        proj.input_proj["dna"].weight.zero_(), proj.input_proj["dna"].bias.zero_()
+        out, moved = proj("dna", seq, mask, question, qmask), proj("dna", other, mask, question, qmask)
+    assert torch.allclose(out, moved)
+    # the gate adds each slot's K vectors in proportion to the routed token's slot value
+    seq2 = seq.clone()
+    seq2[0, picked, -1] += 1.0
+    with torch.no_grad():
+        shift = proj("dna", seq2, mask, question, qmask) - out
+        lin = proj.out(proj.values["dna"](seq2[:, picked]) + proj.context(torch.zeros(1, 6))).view(1, 2, 6)
+        lin = lin - proj.out(proj.values["dna"](seq[:, picked]) + proj.context(torch.zeros(1, 6))).view(1, 2, 6)
+    assert torch.allclose(shift, lin + proj.gates[1][None], atol=1e-5)
+    # straight-through: the router still gets a gradient from the answer side
+    proj("dna", seq, mask, question, qmask).sum().backward()
+    assert proj.query[0].weight.grad is not None and proj.query[0].weight.grad.abs().sum() > 0
+
+
 def test_feature_residue_scores_share_a_kmer_score_over_its_occurrences():
     enc = FeatureEncoder(TINY_DNA)  # dna-tiny: 1-mers (4), 2-mers (16), 3-mers (64), then composition
     scores = torch.zeros(FEATURISERS["dna-tiny"].dim)

@@ -26,6 +26,7 @@ from seqchat.errors import SeqChatInputError
 from seqchat.projectors import segment_pool
 from seqchat.tokenization import get_sequence_tokenizer
 
+HEAD_FORMATS = ("logits", "probs")
 SPEC_FILE = "encoder.json"
 WEIGHTS_FILE = "encoder.safetensors"
 
@@ -209,8 +210,10 @@ class FeatureEncoder(nn.Module):
 
     `spec` keys: featuriser, tokenizer, window, overlap (as for every encoder), hidden, spectrum_tokens,
     cnn ({channels, blocks, kernel, tokens} or absent), heads ({task: outputs}: 1 for a binary logit or a
-    standardised regression value, the class count for class logits). Every tensor is a parameter or a
-    buffer, so the encoder saves and loads with the model's safetensors.
+    standardised regression value, the class count for class logits), and optionally head_format
+    ("logits" or "probs"), regression (the regression heads, for "probs"), slots (head-token slot count) and
+    routes ({task: head}: tasks whose questions cannot be told apart share one head). Every tensor is a
+    parameter or a buffer, so the encoder saves and loads with the model's safetensors.
     """
 
     self_contained = True  # nothing to reload from a pretrained source: always saved with the model
@@ -241,7 +244,16 @@ class FeatureEncoder(nn.Module):
         heads: dict[str, int] = dict(sorted((spec.get("heads") or {}).items()))
         self.head_input = dim + pooled
         self.heads = nn.ModuleDict({t: nn.Linear(self.head_input, n) for t, n in heads.items()})
-        self.slots = max(heads.values(), default=1)
+        # "logits": raw head outputs from slot 0; "probs": class probabilities from slot 0 (a binary head as
+        # [P(0), P(1)]) and a regression value in the last slot, so each slot means one thing for every task
+        self.head_format = spec.get("head_format", "logits")
+        if self.head_format not in HEAD_FORMATS:
+            raise ValueError(f"head_format must be one of {HEAD_FORMATS}, not '{self.head_format}'")
+        self.regression = set(spec.get("regression") or ())
+        self.routes: dict[str, str] = dict(spec.get("routes") or {})  # task -> head shared by tasks asked alike
+        self.slots = int(spec.get("slots") or self._min_slots(heads))
+        if self.slots < self._min_slots(heads):
+            raise ValueError(f"slots ({self.slots}) must hold the widest head ({self._min_slots(heads)})")
         if heads and hidden <= self.slots:
             raise ValueError(f"hidden ({hidden}) must exceed the widest head ({self.slots}) to hold a task identity")
         ids = torch.stack([task_identity(t, hidden - self.slots) for t in heads]) if heads else torch.zeros(0, hidden)
@@ -249,6 +261,27 @@ class FeatureEncoder(nn.Module):
         # id → residue text; specials carry no residue, an unknown token breaks k-mers like N does
         unk = self.tokenizer.id(self.tokenizer.unk_token)
         self._text = ["N" if i == unk else "" if t.startswith("<") else t for i, t in enumerate(self.tokenizer.vocab)]
+
+    def _min_slots(self, heads: dict[str, int]) -> int:
+        """Slots a head token needs for these heads in this encoder's head format."""
+        if self.head_format == "logits":
+            return max(heads.values(), default=1)
+        classes = [max(n, 2) for t, n in heads.items() if t not in self.regression]
+        return max(classes, default=0) + (1 if self.regression & set(heads) else 0) or 1
+
+    def slot_values(self, task: str, pred: torch.Tensor) -> torch.Tensor:
+        """(n, slots) head-token slots of one head's (n, outputs) predictions, in this encoder's head format."""
+        out = torch.zeros(pred.shape[0], self.slots, dtype=pred.dtype, device=pred.device)
+        if self.head_format == "logits":
+            out[:, : pred.shape[1]] = pred
+        elif task in self.regression:
+            out[:, -1] = pred[:, 0]
+        elif pred.shape[1] == 1:
+            p = torch.sigmoid(pred[:, 0])
+            out[:, 0], out[:, 1] = 1 - p, p
+        else:
+            out[:, : pred.shape[1]] = pred.softmax(-1)
+        return out
 
     @property
     def hidden_size(self) -> int:
@@ -267,6 +300,7 @@ class FeatureEncoder(nn.Module):
 
     def route_index(self, task: str) -> int | None:
         """Position of a task's head token among one window's output tokens (None: no head for it)."""
+        task = self.routes.get(task, task)
         if task not in self.heads:
             return None
         return self.spectrum_tokens + self.cnn_tokens + self.tasks.index(task)
@@ -338,9 +372,7 @@ class FeatureEncoder(nn.Module):
         if segments is not None:
             tokens.append(self.positional(segments))
         if len(self.heads):
-            out = torch.zeros(n, len(self.heads), self.slots, device=x.device)
-            for j, pred in enumerate(self.head_outputs(x).values()):
-                out[:, j, : pred.shape[1]] = pred
+            out = torch.stack([self.slot_values(t, pred) for t, pred in self.head_outputs(x).items()], dim=1)
             tokens.append(torch.cat([self.task_ids.unsqueeze(0).expand(n, -1, -1), out], dim=2))
         return torch.cat(tokens, dim=1)
 

@@ -176,11 +176,20 @@ class TaskRoutedProjector(Projector):
 
     def __init__(
         self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 4, route_dim: int = 256,
-        hidden: int = 512, route_loss_weight: float = 1.0, word_weights: bool = True, **_: Any,
+        hidden: int = 512, route_loss_weight: float = 1.0, word_weights: bool = True, gate_slots: int = 0,
+        hard_route: bool = False, **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
         self.route_loss_weight = route_loss_weight
         self.word_weights = word_weights  # False: the question is its mean and max embedding only (ablation)
+        # gated readout: the routed token's last `gate_slots` values (class probabilities of a "probs" feature
+        # encoder) each scale one learned set of K vectors shared by every task, so "class 1 of this head is
+        # likely" moves the answer the same way for all tasks and is learned from all of them at once
+        self.gate_slots = gate_slots
+        self.gates = nn.Parameter(torch.zeros(gate_slots, num_queries, decoder_dim))
+        # hard routing: exactly the picked token is read (straight-through gradients to the router), so the
+        # decoder never sees a blend of two heads' answers
+        self.hard_route = hard_route
         self.word_score = nn.Sequential(nn.Linear(decoder_dim, route_dim), nn.Tanh(), nn.Linear(route_dim, 1))
         self.query = nn.Sequential(nn.Linear(3 * decoder_dim, route_dim), nn.GELU(), nn.Linear(route_dim, route_dim))
         self.keys = nn.ModuleDict({name: nn.Linear(d, route_dim) for name, d in encoder_dims.items()})
@@ -213,11 +222,17 @@ class TaskRoutedProjector(Projector):
     def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
         """(S, L, He) tokens + question (S, Q, Hd) → (S, K, Hd)."""
         weights = self.route_logits(encoder, seq, seq_mask, question, question_mask).softmax(-1)
+        if self.hard_route:
+            hard = nn.functional.one_hot(weights.argmax(-1), weights.shape[-1]).to(weights.dtype)
+            weights = hard + weights - weights.detach()
         routed = torch.einsum("sl,slh->sh", weights, seq)
         m = seq_mask.unsqueeze(-1).to(seq.dtype)
         context = (self.input_proj[encoder](seq) * m).sum(1) / m.sum(1).clamp(min=1)
         z = self.values[encoder](routed) + self.context(context)
-        return self.out(z).view(seq.shape[0], self.num_queries, self.decoder_dim)
+        out = self.out(z).view(seq.shape[0], self.num_queries, self.decoder_dim)
+        if self.gate_slots:
+            out = out + torch.einsum("sc,ckd->skd", routed[:, -self.gate_slots :], self.gates)
+        return out
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
         """Not a step of this projector: routing needs the encoder's own tokens, so `forward` does all the work."""

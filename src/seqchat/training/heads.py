@@ -73,6 +73,13 @@ class HeadsConfig:
     positional_weights: tuple[float, ...] = (1.0, 10.0, 30.0)
     hidden: int = 256
     spectrum_tokens: int = 4
+    # how head tokens carry predictions (seqchat.features.HEAD_FORMATS) and how many slots they have
+    # (None: the fewest that hold every head; give the same number to every encoder for a gated projector)
+    head_format: str = "logits"
+    head_slots: int | None = None
+    # tasks asked with identical questions (same templates and fills) share one head fitted on all of their
+    # data: no router can tell them apart, so a head of its own for each would be picked by chance
+    merge_alike: bool = False
     window: int = 100_000  # the spectrum of a whole sequence, not of 512-nt windows
     seed: int = 0
     # name -> featuriser, tokenizer, modalities read, reverse_complement (DNA augmentation) and an optional
@@ -269,10 +276,30 @@ def train_cnn(
 
 
 # ---- the stage ---------------------------------------------------------------------------------
-def _encoder_spec(cfg: HeadsConfig, name: str, heads: dict[str, int]) -> dict[str, Any]:
+def alike_groups(tasks: Sequence[str]) -> list[list[str]]:
+    """Tasks grouped by their questions (template set and fills), in first-seen order; most groups hold one task."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for t in tasks:
+        spec = get_task(t)
+        groups.setdefault((spec.templates, tuple(sorted((spec.fills or {}).items()))), []).append(t)
+    return list(groups.values())
+
+
+def head_groups(cfg: HeadsConfig, tasks: Sequence[str]) -> dict[str, list[str]]:
+    """Head name -> the tasks it serves: one head per task, or per group of alike tasks with `merge_alike`."""
+    groups = alike_groups(tasks) if cfg.merge_alike else [[t] for t in tasks]
+    return {"+".join(sorted(g)): sorted(g) for g in groups}
+
+
+def _encoder_spec(cfg: HeadsConfig, name: str, heads: dict[str, list[str]]) -> dict[str, Any]:
     e = cfg.encoders[name]
     spec = {"kind": "features", "featuriser": e["featuriser"], "tokenizer": e["tokenizer"], "window": cfg.window,
-            "overlap": 0, "hidden": cfg.hidden, "spectrum_tokens": cfg.spectrum_tokens, "heads": heads}  # fmt: skip
+            "overlap": 0, "hidden": cfg.hidden, "spectrum_tokens": cfg.spectrum_tokens,
+            "heads": {h: head_outputs(ts[0]) for h, ts in heads.items()}, "head_format": cfg.head_format,
+            "regression": sorted(h for h, ts in heads.items() if get_task(ts[0]).task_type == "regression"),
+            "routes": {t: h for h, ts in heads.items() for t in ts if t != h}}  # fmt: skip
+    if cfg.head_slots:
+        spec["slots"] = cfg.head_slots
     if e.get("cnn"):
         spec["cnn"] = {k: e["cnn"][k] for k in ("channels", "blocks", "kernel", "tokens") if k in e["cnn"]}
     return spec
@@ -284,13 +311,17 @@ def _say(msg: str) -> None:
 
 def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dict[str, Any]]:
     """Stage 1 for one encoder: statistics, CNN, every task's head; writes `out` and returns per-task results."""
-    tasks = cfg.tasks_of(name)
-    if not tasks:
+    groups = head_groups(cfg, cfg.tasks_of(name))
+    if not groups:
         return {}
-    spec = _encoder_spec(cfg, name, {t: head_outputs(t) for t in tasks})
+    spec = _encoder_spec(cfg, name, groups)
     encoder = FeatureEncoder(spec)
     feat = encoder.featuriser
-    splits = {t: task_examples(t, cfg) for t in tasks}
+    per_task = {t: task_examples(t, cfg) for ts in groups.values() for t in ts}
+    # a shared head trains and validates on all of its tasks' examples
+    splits = {h: ([e for t in ts for e in per_task[t][0]], [e for t in ts for e in per_task[t][1]])
+              for h, ts in groups.items()}  # fmt: skip
+    tasks = list(groups)
     train_sets = {t: tr for t, (tr, _) in splits.items()}
     stats_file = out / "statistics.safetensors"
     # a stride, not a prefix: split files are often sorted by label
@@ -316,7 +347,8 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
         if not feat.onehot:
             raise SeqChatInputError(f"encoder '{name}': the featuriser '{spec['featuriser']}' has no one-hot CNN input")
         rc = bool(cfg.encoders[name].get("reverse_complement", False))
-        cnn, summary = train_cnn(cfg.encoders[name]["cnn"], feat, train_sets, rc, out / "cnn", cfg.seed)
+        cnn_sets = {t: tr for t, (tr, _) in per_task.items()}  # the CNN's heads are per task, never shared
+        cnn, summary = train_cnn(cfg.encoders[name]["cnn"], feat, cnn_sets, rc, out / "cnn", cfg.seed)
         encoder.cnn.load_state_dict(cnn.state_dict())
         pos_file = out / "positional_statistics.safetensors"
         if not pos_file.exists():
@@ -339,12 +371,14 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
             with torch.no_grad():
                 x = encoder.head_inputs([e.residues for e in train_sets[task]]).numpy()
                 xv = encoder.head_inputs([e.residues for e in valid]).numpy()
-            fit = fit_head(x, targets(task, train_sets[task]), xv, targets(task, valid), task, cfg, feat.dim)
+            kind = groups[task][0]  # the members of a shared head have one task type and class set
+            fit = fit_head(x, targets(kind, train_sets[task]), xv, targets(kind, valid), kind, cfg, feat.dim)
             done.parent.mkdir(parents=True, exist_ok=True)
             save_file({"weight": torch.from_numpy(fit.weight), "bias": torch.from_numpy(fit.bias)},
                       str(done.with_suffix(".safetensors")))  # fmt: skip
             info = {k: v for k, v in asdict(fit).items() if k not in ("weight", "bias")}
-            info.update(task=task, n_train=len(train_sets[task]), n_valid=len(valid), cpu_s=time.process_time() - t0)
+            info.update(task=task, serves=groups[task], n_train=len(train_sets[task]), n_valid=len(valid),
+                        cpu_s=time.process_time() - t0)  # fmt: skip
             done.write_text(json.dumps(info))
         results[task] = json.loads(done.read_text())
         head = load_file(str(done.with_suffix(".safetensors")))

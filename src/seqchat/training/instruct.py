@@ -121,10 +121,15 @@ class InstructJob:
             (Path(out_dir) / "route_warmup.json").write_text(json.dumps(summary, indent=1))
         return summary
 
-    @torch.no_grad()
     def route_accuracy(self, records: dict[str, list[dict[str, Any]]], per_task: int = 20) -> float | None:
         """Share of references (with a head for their task) whose question routes to that task's head token."""
-        model, hits = self.model, []
+        hits = [target == picked for _, _, target, picked in self.route_picks(records, per_task)]
+        return sum(hits) / len(hits) if hits else None
+
+    @torch.no_grad()
+    def route_picks(self, records: dict[str, list[dict[str, Any]]], per_task: int = 20) -> list[tuple[str, str, int, int]]:
+        """(task, encoder, target token, picked token) of each reference whose task has a head."""
+        model, picks = self.model, []
         for recs in records.values():
             recs = recs[:per_task]
             if not recs:
@@ -143,8 +148,8 @@ class InstructJob:
                     enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device),
                     emb(batch["question_ids"][i : i + 1].to(model.device)), batch["question_mask"][i : i + 1].to(model.device),
                 )  # fmt: skip
-                hits.append(int(logits.argmax()) == target)
-        return sum(hits) / len(hits) if hits else None
+                picks.append((task, enc, target, int(logits.argmax())))
+        return picks
 
     def describe(self, batch: dict[str, Any]) -> list[str]:
         """Record ids of a batch."""
