@@ -23,7 +23,8 @@ from seqchat.training.instruct import InstructJob, load_records
 
 ARMS = {
     "mean+max of question embeddings": {"word_weights": False},
-    "mean+max + learned word weights (shipped)": {"word_weights": True},
+    "mean+max + learned word weights": {"word_weights": True, "ngram_buckets": 0},
+    "+ hashed token n-grams (shipped)": {"word_weights": True, "ngram_buckets": 32768},
 }
 
 

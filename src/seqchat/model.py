@@ -197,7 +197,9 @@ class SeqChatForConditionalGeneration(nn.Module):
             seq, mask = pad_pieces(group, group[0])
             proj = self.projector
             question = emb(q_ids[idx]) if proj.needs_question else None
-            y = proj(name, seq, mask, question, q_mask[idx])
+            # a routing projector also reads the question's token ids (its n-gram features)
+            extra = {"question_ids": q_ids[idx]} if hasattr(proj, "route_logits") else {}
+            y = proj(name, seq, mask, question, q_mask[idx], **extra)
             for j, i in enumerate(idx):
                 out[i] = y[j, : group[j].shape[0]] if proj.pool_windows else y[j]
         return out  # type: ignore[return-value]
@@ -226,7 +228,7 @@ class SeqChatForConditionalGeneration(nn.Module):
         for name in dict.fromkeys(occ[i][0] for i in keep):
             idx = [i for i in keep if occ[i][0] == name]
             seq, mask = pad_pieces([pieces[name][occ[i][1]] for i in idx], pieces[name][occ[idx[0]][1]])
-            logits = self.projector.route_logits(name, seq, mask, emb(q_ids[idx]), q_mask[idx])
+            logits = self.projector.route_logits(name, seq, mask, emb(q_ids[idx]), q_mask[idx], q_ids[idx])
             target = torch.tensor([targets[i] for i in idx], device=self.device)
             losses.append(nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
         return torch.stack(losses).sum() / len(keep)

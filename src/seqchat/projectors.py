@@ -177,7 +177,7 @@ class TaskRoutedProjector(Projector):
     def __init__(
         self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 4, route_dim: int = 256,
         hidden: int = 512, route_loss_weight: float = 1.0, word_weights: bool = True, gate_slots: int = 0,
-        hard_route: bool = False, **_: Any,
+        hard_route: bool = False, ngram_buckets: int = 0, ngram_dim: int = 64, **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
         self.route_loss_weight = route_loss_weight
@@ -190,6 +190,14 @@ class TaskRoutedProjector(Projector):
         # hard routing: exactly the picked token is read (straight-through gradients to the router), so the
         # decoder never sees a blend of two heads' answers
         self.hard_route = hard_route
+        # hashed unigrams and bigrams of the question's token ids, a learned vector each, added to the query:
+        # tasks told apart by one token ("ChIP-seq set 1" vs "set 3", "H3K4me1" vs "H3K4me3") are hard to
+        # separate from pooled frozen embeddings, easy from the ids; unseen n-grams keep their zero vector
+        self.ngram_buckets = ngram_buckets
+        self.ngrams = nn.Embedding(ngram_buckets, ngram_dim) if ngram_buckets else None
+        self.ngram_proj = nn.Linear(ngram_dim, route_dim, bias=False) if ngram_buckets else None
+        if self.ngrams is not None:
+            nn.init.zeros_(self.ngrams.weight)
         self.word_score = nn.Sequential(nn.Linear(decoder_dim, route_dim), nn.Tanh(), nn.Linear(route_dim, 1))
         self.query = nn.Sequential(nn.Linear(3 * decoder_dim, route_dim), nn.GELU(), nn.Linear(route_dim, route_dim))
         self.keys = nn.ModuleDict({name: nn.Linear(d, route_dim) for name, d in encoder_dims.items()})
@@ -201,7 +209,17 @@ class TaskRoutedProjector(Projector):
         )  # fmt: skip
         self.decoder_dim = decoder_dim
 
-    def route_logits(self, encoder: str, seq, seq_mask, question, question_mask) -> torch.Tensor:
+    def ngram_vector(self, question_ids: torch.Tensor, question_mask: torch.Tensor) -> torch.Tensor:
+        """(S, route_dim) sum of the question's hashed unigram and bigram vectors."""
+        assert self.ngrams is not None
+        ids = question_ids.long()
+        bigrams = (ids[:, :-1] * 1_000_003 + ids[:, 1:]) % self.ngram_buckets
+        grams = torch.cat([ids % self.ngram_buckets, bigrams], dim=1)
+        keep = torch.cat([question_mask, question_mask[:, :-1] & question_mask[:, 1:]], dim=1)
+        summed = (self.ngrams(grams) * keep.unsqueeze(-1).to(self.ngrams.weight.dtype)).sum(1)
+        return self.ngram_proj(summed)
+
+    def route_logits(self, encoder: str, seq, seq_mask, question, question_mask, question_ids=None) -> torch.Tensor:
         """(S, L) scores of each encoder token for the question; padding at -inf."""
         m = question_mask.unsqueeze(-1).to(question.dtype)
         mean = (question * m).sum(1) / m.sum(1).clamp(min=1)
@@ -212,16 +230,21 @@ class TaskRoutedProjector(Projector):
             focus = torch.einsum("sq,sqd->sd", w, question)
         else:
             focus = torch.zeros_like(mean)
-        q = nn.functional.normalize(self.query(torch.cat([mean, peak, focus], dim=-1)), dim=-1)
+        q = self.query(torch.cat([mean, peak, focus], dim=-1))
+        if self.ngrams is not None:
+            if question_ids is None:
+                raise ValueError("this task_router reads the question's token ids: pass question_ids")
+            q = q + self.ngram_vector(question_ids, question_mask)
+        q = nn.functional.normalize(q, dim=-1)
         # cosine scores with a learned temperature: token norms vary with head outputs and spectra, so raw
         # dot products would let a loud token win whatever the question
         k = nn.functional.normalize(self.keys[encoder](seq), dim=-1)
         scores = self.temperature.exp() * torch.einsum("sld,sd->sl", k, q)
         return scores.masked_fill(~seq_mask, float("-inf"))
 
-    def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
-        """(S, L, He) tokens + question (S, Q, Hd) → (S, K, Hd)."""
-        weights = self.route_logits(encoder, seq, seq_mask, question, question_mask).softmax(-1)
+    def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None, question_ids=None) -> torch.Tensor:
+        """(S, L, He) tokens + question (S, Q, Hd) and its token ids (S, Q) → (S, K, Hd)."""
+        weights = self.route_logits(encoder, seq, seq_mask, question, question_mask, question_ids).softmax(-1)
         if self.hard_route:
             hard = nn.functional.one_hot(weights.argmax(-1), weights.shape[-1]).to(weights.dtype)
             weights = hard + weights - weights.detach()

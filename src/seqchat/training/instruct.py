@@ -101,7 +101,7 @@ class InstructJob:
         start from a router that already picks the asked task's head. Returns the first and last losses.
         """
         model = self.model
-        params = [p for n, p in model.projector.named_parameters() if n.startswith(("word_score.", "query.", "keys.", "temperature"))]
+        params = [p for n, p in model.projector.named_parameters() if n.startswith(("word_score.", "query.", "keys.", "temperature", "ngram"))]
         opt = torch.optim.AdamW(params, lr=lr)
         losses = []
         for step in range(steps):
@@ -147,6 +147,7 @@ class InstructJob:
                 logits = model.projector.route_logits(
                     enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device),
                     emb(batch["question_ids"][i : i + 1].to(model.device)), batch["question_mask"][i : i + 1].to(model.device),
+                    batch["question_ids"][i : i + 1].to(model.device),
                 )  # fmt: skip
                 picks.append((task, enc, target, int(logits.argmax())))
         return picks
