@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from conftest import SHARED_DATA, tiny_config
 from seqchat.encoders import build_sequence_encoder
@@ -328,6 +329,28 @@ def test_gated_hard_router_reads_exactly_the_picked_head():
     # straight-through: the router still gets a gradient from the answer side
     proj("dna", seq, mask, question, qmask).sum().backward()
     assert proj.query[0].weight.grad is not None and proj.query[0].weight.grad.abs().sum() > 0
+
+
+def test_router_ngrams_tell_apart_questions_that_differ_in_one_token(tokenizer):
+    from seqchat.projectors import TaskRoutedProjector
+
+    torch.manual_seed(0)
+    proj = TaskRoutedProjector({"dna": 8}, decoder_dim=6, num_queries=2, route_dim=4, hidden=8, ngram_buckets=97,
+                               ngram_dim=3, word_weights=False)  # fmt: skip
+    # one question embedding for both tasks: only the token ids (and so the n-grams) differ
+    ids = torch.tensor([tokenizer.encode("Is it bound in ChIP-seq set 1?"), tokenizer.encode("Is it bound in ChIP-seq set 3?")])
+    qmask = torch.ones(ids.shape, dtype=torch.bool)
+    question = torch.randn(1, ids.shape[1], 6).expand(2, -1, -1)
+    seq, mask = torch.randn(1, 2, 8).expand(2, -1, -1), torch.ones(2, 2, dtype=torch.bool)
+    assert proj.ngram_vector(ids, qmask).abs().sum() == 0  # unseen n-grams add nothing
+    with pytest.raises(ValueError, match="question_ids"):
+        proj.route_logits("dna", seq, mask, question, qmask)
+    opt = torch.optim.Adam(proj.parameters(), lr=0.05)
+    target = torch.tensor([0, 1])
+    for _ in range(60):
+        loss = nn.functional.cross_entropy(proj.route_logits("dna", seq, mask, question, qmask, ids), target)
+        opt.zero_grad(), loss.backward(), opt.step()
+    assert proj.route_logits("dna", seq, mask, question, qmask, ids).argmax(-1).tolist() == [0, 1]
 
 
 def test_feature_residue_scores_share_a_kmer_score_over_its_occurrences():

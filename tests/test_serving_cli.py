@@ -27,6 +27,22 @@ def test_ask_on_a_fasta_file(model_dir, fasta_file, bot):  # noqa: F811
     assert "confidence" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_ask_json_and_version(model_dir, fasta_file, bot):  # noqa: F811
+    import json
+
+    from seqchat import __version__
+
+    q = "Is there a promoter in @lacZ_upstream?"
+    proc = _seqchat("ask", q, "--fasta", str(fasta_file), "--model", str(model_dir), "--max-new-tokens", "6",
+                    "--task", "promoter_300_all", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)
+    assert rec["answer"] == bot.ask(q, {"lacZ_upstream": DNA}, max_new_tokens=6).text
+    assert 0 <= rec["confidence"] <= 1 and sum(rec["probabilities"].values()) == pytest.approx(1.0)
+    version = _seqchat("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"seqchat {__version__}"
+
+
 def test_chat_session_in_a_terminal(model_dir, fasta_file, tmp_path):  # noqa: F811
     script = "\n".join([
         "/list", f"/load {fasta_file}", "/list",

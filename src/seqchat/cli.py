@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from seqchat import __version__
 from seqchat.errors import SeqChatInputError
 
 # subcommand -> module exposing `register(subparsers)`; each registered parser sets `func`.
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="seqchat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"seqchat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in dict.fromkeys(COMMANDS.values()):
         importlib.import_module(module).register(sub)

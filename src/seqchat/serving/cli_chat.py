@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
@@ -39,10 +40,20 @@ def run_ask(args: argparse.Namespace) -> int:
     class_task(args.task)  # before the model loads, not after generating
     bot = SeqChat.load(model=args.model, config=args.config)
     answer = bot.ask(args.question, seqs, max_new_tokens=args.max_new_tokens, task=args.task)
+    if args.json:
+        print(json.dumps(answer_record(answer)))
+        return 0
     print(answer)
     if args.confidence:
         print(_confidence_line(answer, args.task), file=sys.stderr)
     return 0
+
+
+def answer_record(answer: Any) -> dict[str, Any]:
+    """An answer as one JSON-ready object: text, confidence and, with a task, class probabilities."""
+    probs = {str(k): v for k, v in answer.probabilities.items()} if answer.probabilities else None
+    return {"answer": str(answer), "confidence": answer.confidence, "probability": answer.probability,
+            "probabilities": probs}  # fmt: skip
 
 
 def _confidence_line(answer: Any, task: str | None) -> str:
@@ -288,6 +299,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question", help='e.g. "Is there a promoter in @seq1?"')
     _common(p)
     p.add_argument("--max-new-tokens", type=positive_int, default=96)
+    p.add_argument("--json", action="store_true", help="print one JSON object (answer, confidence, probabilities)")
     p.set_defaults(func=run_ask)
     c = sub.add_parser("chat", help="interactive chat about sequences (refer to them as @id)")
     _common(c)

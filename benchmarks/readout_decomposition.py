@@ -1,0 +1,105 @@
+"""Where a feature-encoder seqchat model loses accuracy: its heads, its router, or the decoder's readout (issue 13).
+
+On the benchmark's own test examples (same tasks, `--max-per-task`, `--seed`, and the same hash-picked test
+question for each example), per single-sequence classification task:
+
+- head, oracle route: the stage-1 head of the asked task, read straight from the encoder (no router, no decoder);
+- head, question route: the head token the projector's router picks from the test question (no decoder);
+- route accuracy: the share of test questions routed to the asked task's head;
+- seqchat: the model's scored and free-answer MCC, read from a `seqchat eval` run folder (`--run`).
+
+The gaps between the columns split the loss into head quality, routing and the decoder's readout.
+
+    python benchmarks/readout_decomposition.py --model runs/seqchat-small --run runs/bench_v3/seqchat \
+        --tasks promoter_300_all,tf_human_0 --max-per-task 100 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqchat.data.tasks import get_task
+from seqchat.evaluation.benchmark import sample_examples
+from seqchat.evaluation.metrics import mcc
+from seqchat.inference import _run_batches, class_keys
+from seqchat.model import SeqChatForConditionalGeneration
+
+
+def route_step(model: Any, task: str, n_classes: int):
+    """A `_run_batches` step: per prompt, (routed to the asked head?, routed head's class, oracle head's class)."""
+    emb = model.decoder.get_input_embeddings()
+
+    def step(batch: dict[str, Any], idx: list[int]) -> list[tuple[bool, int, int]]:
+        out = []
+        pieces = {name: model._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
+        for i, (enc, j) in enumerate(batch["occurrences"]):
+            encoder = model.encoders[enc]
+            piece = pieces[enc][j][None]
+            q_ids, q_mask = batch["question_ids"][i : i + 1], batch["question_mask"][i : i + 1]
+            logits = model.projector.route_logits(
+                enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool), emb(q_ids), q_mask, q_ids
+            )  # fmt: skip
+            picked, target = int(logits.argmax()), encoder.route_index(task)
+            slots = piece[0, :, -encoder.slots :]
+            out.append((picked == target, int(slots[picked, :n_classes].argmax()), int(slots[target, :n_classes].argmax())))
+        return out
+
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="a seqchat model folder with feature encoders (head_format probs)")
+    p.add_argument("--run", help="the `seqchat eval` run folder of that model on the same examples")
+    p.add_argument("--tasks", required=True)
+    p.add_argument("--max-per-task", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+    model = SeqChatForConditionalGeneration.from_pretrained(args.model).eval()
+    rows = []
+    for task in args.tasks.split(","):
+        spec = get_task(task)
+        if spec.is_pair or spec.task_type not in ("binary", "multiclass"):
+            continue
+        encoder = model.encoders[model.config.modalities[spec.modality]]
+        if getattr(encoder, "head_format", None) != "probs" or encoder.route_index(task) is None:
+            continue
+        examples = sample_examples(task, "test", args.max_per_task, args.seed)
+        keys = class_keys(task)
+        y = np.array([keys.index(e.target) for e in examples])
+        seqs, metas = [e.model_input for e in examples], [e.meta for e in examples]
+        res = _run_batches(model, spec, seqs, metas, None, 16, None, route_step(model, task, len(keys)))
+        hit, routed, oracle = (np.array(c) for c in zip(*res, strict=True))
+        row: dict[str, Any] = {"task": task, "n": len(examples), "head_oracle": mcc(y, oracle),
+                               "head_routed": mcc(y, routed), "route_accuracy": float(hit.mean())}  # fmt: skip
+        done = Path(args.run) / "tasks" / f"{task}.json" if args.run else None
+        if done is not None and done.exists():
+            m = json.loads(done.read_text())["metrics"]
+            row.update(seqchat_score=m.get("mcc"), seqchat_free=m.get("free_mcc"))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def cell(v: Any) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    cols = ("head_oracle", "head_routed", "route_accuracy", "seqchat_score", "seqchat_free")
+    print("\n| task | n | head, oracle route | head, question route | route accuracy | seqchat (scored) | seqchat (free answer) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['task']} | {r['n']} | " + " | ".join(cell(r.get(c)) for c in cols) + " |")
+    if rows:
+        means = [np.mean([r[c] for r in rows if r.get(c) is not None]) if any(r.get(c) is not None for r in rows) else None
+                 for c in cols]  # fmt: skip
+        print(f"| mean ({len(rows)} tasks) | | " + " | ".join(cell(m) for m in means) + " |")
+    print(f"\nmodel {args.model}; test examples: --max-per-task {args.max_per_task} --seed {args.seed}")
+
+
+if __name__ == "__main__":
+    main()
