@@ -285,7 +285,8 @@ class BatchingWorker:
                     chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
                 if chats:
                     self._guarded(chats, self._chat)
-                    self._collect(block=False)
+                    if not self._collect(block=False):  # told to stop while the batch ran
+                        return
                     self._drop_cancelled()
                 if self.predicts:
                     self._predict_step()
