@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import time
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -44,3 +47,20 @@ def fasta_file(tmp_path):
     p = tmp_path / "example.fa"
     p.write_text(FASTA)
     return p
+
+
+@contextlib.contextmanager
+def slow_steps(bot, seconds: float) -> Iterator[None]:
+    """Make each decoder step of `bot`'s real model take `seconds` longer, so a streamed answer can be watched."""
+    decoder = bot.model.decoder
+    real = decoder.forward
+
+    def slow(*a, **k):
+        time.sleep(seconds)
+        return real(*a, **k)
+
+    decoder.forward = slow
+    try:
+        yield
+    finally:
+        del decoder.forward  # the class's forward again

@@ -1,7 +1,7 @@
 """End to end in a real browser: Debian's chromium, driven by Playwright, against `seqchat serve`'s app.
 
 Uploads a FASTA file on the page, asks a question about one of its sequences, and sees the answer with its
-confidence and an attribution track drawn over the sequence.
+confidence and an attribution track drawn over the sequence; a slowed-down answer shows while it is generated.
 """
 
 import os
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from serving_fixtures import DNA, bot, fasta_file, model_dir  # noqa: F401
+from serving_fixtures import DNA, PROT, bot, fasta_file, model_dir, slow_steps  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -79,6 +79,26 @@ def test_upload_fasta_ask_and_see_the_answer(server_url, fasta_file, bot):  # no
                 " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
             )
             assert painted > 0
+            # with each decoder step slowed down, the answer's text shows before the answer is complete
+            history = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            page.fill("#max-tokens", "12")
+            page.fill("#question", "Describe @lacI.")
+            with slow_steps(bot, 0.3):
+                page.click("#send")
+                partial = page.wait_for_function(
+                    "() => { const m = [...document.querySelectorAll('.message.assistant')].pop();"
+                    " const t = m.querySelector('.answer-text').textContent;"
+                    " return t && t !== '…' && !m.querySelector('.meta') ? t : null; }",
+                    timeout=30_000,
+                ).json_value()
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.message.assistant')].pop().querySelector('.meta')",
+                    timeout=60_000,
+                )
+            full = page.locator(".message.assistant .answer-text").last.inner_text()
+            assert full == bot.ask("Describe @lacI.", {"lacZ_upstream": DNA, "lacI": PROT}, history=history,
+                                   max_new_tokens=12).text  # fmt: skip
+            assert full.startswith(partial) and len(partial) < len(full)
             # a bad question shows the server's message, not a crash
             page.fill("#question", "And @lacY?")
             page.click("#send")

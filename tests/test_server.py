@@ -258,3 +258,30 @@ def test_a_request_whose_extras_fail_fails_alone_without_regenerating(bot):  # n
     assert "exactly one sequence" in str(results[1])
     assert [t["name"] for t in results[0]["attribution"]] == ["a"]
     assert [t["name"] for t in results[2]["attribution"]] == ["b"]
+
+
+def test_worker_stops_when_told_while_a_batch_runs(bot):  # noqa: F811
+    worker = BatchingWorker(bot, Limits())
+    real = bot.chat_batch
+
+    def stop_midway(*a, **k):
+        worker.jobs.put(None)  # what stop() sends, arriving while the batch generates
+        return real(*a, **k)
+
+    loop = asyncio.new_event_loop()
+    try:
+        job = _Job("chat", {"messages": [{"role": "user", "content": "what is @p?"}], "sequences": {"p": PROT},
+                            "max_new_tokens": 2, "task": None, "attribution": False}, loop, loop.create_future())  # fmt: skip
+        worker.jobs.put(job)
+        bot.chat_batch = stop_midway
+        worker.start()
+        loop.run_until_complete(job.future)
+        worker.thread.join(timeout=20)
+        stopped = not worker.thread.is_alive()
+    finally:
+        bot.chat_batch = real
+        if worker.thread.is_alive():
+            worker.jobs.put(None)
+        worker.stop()
+        loop.close()
+    assert stopped  # the stop request is not lost in the collection that follows a batch

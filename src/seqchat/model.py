@@ -352,11 +352,13 @@ class SeqChatForConditionalGeneration(nn.Module):
         generator: torch.Generator | None = None,
         stop_at_eos: bool = True,
         token_logprobs: list[list[float]] | None = None,
+        row_streamers: list[Callable[[int], None] | None] | None = None,
     ) -> list[list[int]]:
         """Greedy (or sampled) decoding; with use_cache=False every step recomputes the whole window (ChatNT).
 
         stop_at_eos=False always produces max_new_tokens tokens (benchmarks). An empty list passed as
         `token_logprobs` receives, per row, the log-probability of each chosen token (the stop token included).
+        `streamer` receives each token of a one-row batch; `row_streamers[b]` (if not None) each token of row b.
         """
         if batch["input_ids"].shape[0] > 1 and batch["attention_mask"][:, -1].min() == 0:
             raise ValueError("batched generation needs left padding: process with padding_side='left'")
@@ -392,6 +394,8 @@ class SeqChatForConditionalGeneration(nn.Module):
                         tokens[b].append(t)
                         if streamer is not None and n == 1:
                             streamer(t)
+                        if row_streamers is not None and row_streamers[b] is not None:
+                            row_streamers[b](t)
             if bool(done.all()):
                 break
             new_pos = step_pos[:, -1:] + 1

@@ -50,12 +50,17 @@ class Answer(str):
     `probabilities`: {class: P} from ChatNT-style candidate scoring when a binary/multi-class task is given.
     `probability`: P of the class the answer states, when a task is given and the answer names a class.
     `attribution`: per-residue gradient × input scores of each referenced sequence, when asked for.
+    `prompt_tokens`, `completion_tokens` (the stop token included) and `finish_reason` ("stop": the model
+    ended its turn, "length": `max_new_tokens` ran out) are set by `chat_batch`.
     """
 
     confidence: float | None
     probability: float | None
     probabilities: dict[Any, float] | None
     attribution: list[Attribution] | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
 
     def __new__(
         cls,
@@ -86,6 +91,26 @@ class Answer(str):
             else {str(k): v for k, v in self.probabilities.items()},
             "attribution": None if self.attribution is None else [a.to_dict() for a in self.attribution],
         }
+
+
+def text_streamer(tokenizer: Any, stream: Callable[[str], None], max_tokens: int) -> Callable[[int], None]:
+    """A per-token callback for `generate` that passes `stream` the new text of each of the first `max_tokens`."""
+    tokens: list[int] = []
+    printed = [""]
+
+    def on_token(t: int) -> None:
+        # a batch row with a smaller limit keeps generating while longer rows finish; its answer stops here
+        if len(tokens) >= max_tokens:
+            return
+        tokens.append(t)
+        # leading blanks are dropped, as from the final answer; a multi-byte character split over
+        # tokens is printed once it is whole
+        text = tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+        if text and not text.endswith("\ufffd"):
+            stream(text[len(printed[0]) :])
+            printed[0] = text
+
+    return on_token
 
 
 class SeqChat:
@@ -198,21 +223,34 @@ class SeqChat:
         conversations: list[list[dict[str, str]]],
         sequences: list[Pool | Iterable | None],
         max_new_tokens: int | list[int] = 128,
+        streams: list[Callable[[str], None] | None] | None = None,
     ) -> list[Answer]:
-        """Answer the last user turn of several conversations in one batched generation, with confidences."""
+        """Answer the last user turn of several conversations in one batched generation, with confidences;
+        `streams[i]` (if not None) receives conversation i's text piece by piece as it is generated."""
         limits = (
             [max_new_tokens] * len(conversations) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         )
         for n in limits:
             self.check_max_new_tokens(n)
         batch = self._prompt(conversations, sequences)
+        tokenizer = self.model.processor.tokenizer
+        row_streamers = None if streams is None else [
+            None if s is None else text_streamer(tokenizer, s, n) for s, n in zip(streams, limits, strict=True)
+        ]  # fmt: skip
         logprobs: list[list[float]] = []
         with torch.no_grad():
-            tokens = self.model.generate(batch, max_new_tokens=max(limits), token_logprobs=logprobs)
-        return [
-            self._answer(t[:n], lp[:n] if len(t) > n else lp)
-            for t, lp, n in zip(tokens, logprobs, limits, strict=True)
-        ]
+            tokens = self.model.generate(
+                batch, max_new_tokens=max(limits), token_logprobs=logprobs, row_streamers=row_streamers
+            )
+        answers = []
+        for t, lp, n, mask in zip(tokens, logprobs, limits, batch["attention_mask"], strict=True):
+            a = self._answer(t[:n], lp[:n] if len(t) > n else lp)
+            a.prompt_tokens = int(mask.sum())
+            a.completion_tokens = min(len(lp), n)
+            # generate() logs the stop token's probability but leaves the token out of `t`
+            a.finish_reason = "stop" if len(t) < n and len(lp) > len(t) else "length"
+            answers.append(a)
+        return answers
 
     def _answer(self, tokens: list[int], logprobs: list[float]) -> Answer:
         """Decoded text; confidence = exp(mean log-probability of the chosen tokens, the end of turn included)."""
@@ -231,21 +269,7 @@ class SeqChat:
         """Answer the last user turn of a conversation; `stream` receives the text piece by piece."""
         messages = self.check_request(messages, sequences, max_new_tokens, task, attribution)
         batch = self._prompt([messages], [sequences])
-        proc = self.model.processor
-        streamer = None
-        if stream is not None:
-            tokens: list[int] = []
-            printed = [""]
-
-            def streamer(t: int) -> None:
-                tokens.append(t)
-                # leading blanks are dropped, as from the final answer; a multi-byte character split over
-                # tokens is printed once it is whole
-                text = proc.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
-                if text and not text.endswith("\ufffd"):
-                    stream(text[len(printed[0]) :])
-                    printed[0] = text
-
+        streamer = None if stream is None else text_streamer(self.model.processor.tokenizer, stream, max_new_tokens)
         logprobs: list[list[float]] = []
         with torch.no_grad():
             out = self.model.generate(

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -36,6 +37,7 @@ from seqchat.serving.predict import prediction_columns, prediction_rows, task_in
 log = logging.getLogger("seqchat.serve")
 # Host headers answered by default: a web page on another name (DNS rebinding) cannot reach the API
 LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+OPENAI_PATHS: tuple[str, ...] = ("/v1/chat/completions", "/v1/models")  # see openai_compat.py
 
 
 @dataclass
@@ -150,6 +152,14 @@ class ErrorResponse(BaseModel):
     error: str
 
 
+def error_content(path: str, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """An error body: `{"error": message}`, or OpenAI's `{"error": {message, type, param, code}}` on its paths."""
+    if not any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS):
+        return {"error": message}
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
 # ---- the batching worker ----------------------------------------------------------------------
 
 
@@ -162,6 +172,9 @@ class _Job:
     queued_at: float = field(default_factory=time.perf_counter)
     rows: list[dict[str, Any]] = field(default_factory=list)  # a predict job's finished rows, in order
     settled: bool = False  # answered (or failed) by the worker
+    # a streamed chat job: called on the worker thread with each new piece of the answer's text
+    on_text: Callable[[str], None] | None = None
+    streamed: str = ""  # the text passed to on_text so far
 
     @property
     def left(self) -> int:
@@ -225,20 +238,25 @@ class BatchingWorker:
         predicts = [j for j in waiting if j.kind == "predict"]
         return {"chat": len(chats), "predict": len(predicts), "predict_sequences": sum(j.left for j in predicts)}
 
-    async def submit(
-        self, kind: str, payload: dict[str, Any], disconnected: Callable[[], Awaitable[bool]] | None = None
-    ) -> Any:
-        """Queue a job and wait for its result (raises what the model call raised); a job whose wait times
-        out, or whose client disconnects (`disconnected` says so), is cancelled."""
+    def enqueue(self, kind: str, payload: dict[str, Any], on_text: Callable[[str], None] | None = None) -> _Job:
+        """Queue a job (raises ServerBusy when the queue is full); its `future` gets the result."""
         self.start()
         loop = asyncio.get_running_loop()
-        job = _Job(kind, payload, loop, loop.create_future())
+        job = _Job(kind, payload, loop, loop.create_future(), on_text=on_text)
         with self.queue_lock:
             if self.pending >= self.limits.max_queue:
                 raise ServerBusy(f"server busy: {self.limits.max_queue} requests are queued; retry shortly")
             self.pending += 1
         self.jobs.put(job)
-        deadline = time.perf_counter() + self.limits.request_timeout_s
+        return job
+
+    async def submit(
+        self, kind: str, payload: dict[str, Any], disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> Any:
+        """Queue a job and wait for its result (raises what the model call raised); a job whose wait times
+        out, or whose client disconnects (`disconnected` says so), is cancelled."""
+        job = self.enqueue(kind, payload)
+        deadline = job.queued_at + self.limits.request_timeout_s
         try:
             while True:
                 left = deadline - time.perf_counter()
@@ -267,7 +285,8 @@ class BatchingWorker:
                     chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
                 if chats:
                     self._guarded(chats, self._chat)
-                    self._collect(block=False)
+                    if not self._collect(block=False):  # told to stop while the batch ran
+                        return
                     self._drop_cancelled()
                 if self.predicts:
                     self._predict_step()
@@ -396,18 +415,47 @@ class BatchingWorker:
 
     def _chat(self, jobs: list[_Job]) -> list[Any]:
         p = [j.payload for j in jobs]
+        streams = [_text_sink(j) for j in jobs]
         answers = self.bot.chat_batch(
-            [x["messages"] for x in p], [x["sequences"] for x in p], [x["max_new_tokens"] for x in p]
+            [x["messages"] for x in p], [x["sequences"] for x in p], [x["max_new_tokens"] for x in p], streams=streams
         )
         out: list[Any] = []
-        for x, a in zip(p, answers, strict=True):
+        for j, x, a in zip(jobs, p, answers, strict=True):
             try:  # a request whose extras fail fails alone, without regenerating the batch
-                out.append(
-                    self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"]).to_dict()
-                )
+                result = self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"]).to_dict()
             except Exception as e:
                 out.append(e)
+                continue
+            if x.get("counts"):
+                result.update(prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens,
+                              finish_reason=a.finish_reason)  # fmt: skip
+            if j.on_text is not None and a.text.startswith(j.streamed) and a.text != j.streamed:
+                # what the stream held back (trailing blanks the answer keeps, text decoded only in full)
+                j.on_text(a.text[len(j.streamed) :])
+                j.streamed = a.text
+            out.append(result)
         return out
+
+
+def _text_sink(job: _Job) -> Callable[[str], None] | None:
+    """The `chat_batch` stream of one generation of a streamed job: passes on the answer's new text.
+
+    Trailing blanks are held back until more text follows, since the final answer is stripped; and when a
+    failed batch is rerun job by job, the rerun's text is passed on only past what was already sent.
+    """
+    if job.on_text is None:
+        return None
+    on_text = job.on_text
+    text = [""]
+
+    def piece(p: str) -> None:
+        text[0] += p
+        visible = text[0].rstrip()
+        if len(visible) > len(job.streamed) and not job.future.done():
+            on_text(visible[len(job.streamed) :])
+            job.streamed = visible
+
+    return piece
 
 
 # ---- the application --------------------------------------------------------------------------
@@ -420,9 +468,9 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": f"request body over the {self.max_bytes} byte limit: send fewer or "
-                                    "shorter sequences"}).encode()  # fmt: skip
+    async def _refuse(self, scope: dict, send: Any) -> None:
+        body = json.dumps(error_content(scope.get("path", ""), 413, f"request body over the {self.max_bytes} byte "
+                                        "limit: send fewer or shorter sequences")).encode()  # fmt: skip
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
@@ -433,7 +481,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         # the body is read here, up to the limit, and replayed to the app: a streamed (chunked) body
         # cannot slip past the limit, and the app never sees part of an oversized one
@@ -445,7 +493,7 @@ class BodyLimit:
                 return  # the client went away
             seen += len(msg.get("body", b""))
             if seen > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(msg.get("body", b""))
             if not msg.get("more_body", False):
@@ -486,8 +534,9 @@ class HostCheck:
         if host in self.allowed:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": f"host '{host[:60]}' is not served; allowed: {', '.join(sorted(self.allowed))}"
-                                    " (start the server with --allowed-host NAME to add one)"}).encode()  # fmt: skip
+        body = json.dumps(error_content(scope.get("path", ""), 400,
+                                        f"host '{host[:60]}' is not served; allowed: {', '.join(sorted(self.allowed))}"
+                                        " (start the server with --allowed-host NAME to add one)")).encode()  # fmt: skip
         await send({"type": "http.response.start", "status": 400,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
@@ -504,14 +553,19 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def create_app(bot: Any, limits: Limits | None = None, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS) -> Any:
-    """The FastAPI application serving `bot` (a loaded `SeqChat`) to requests for `allowed_hosts`."""
+def create_app(
+    bot: Any, limits: Limits | None = None, allowed_hosts: tuple[str, ...] = LOCAL_HOSTS, model_id: str = "seqchat"
+) -> Any:
+    """The FastAPI application serving `bot` (a loaded `SeqChat`, named `model_id` in the OpenAI-compatible
+    endpoints) to requests for `allowed_hosts`."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
+
+    from seqchat.serving.openai_compat import register_openai_routes, validation_error
 
     limits = limits or Limits()
     limits.max_sequence_length = min(limits.max_sequence_length, bot.model.config.max_sequence_length)
@@ -539,39 +593,42 @@ def create_app(bot: Any, limits: Limits | None = None, allowed_hosts: tuple[str,
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last, so it runs first
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"error": message})
+    def error(r: Request, status: int, message: str, param: str | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content=error_content(r.url.path, status, message, param))
 
     @app.exception_handler(SeqChatInputError)
-    async def _bad_input(_r: Request, e: SeqChatInputError) -> JSONResponse:
-        return error(400, str(e))
+    async def _bad_input(r: Request, e: SeqChatInputError) -> JSONResponse:
+        return error(r, 400, str(e))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_r: Request, e: RequestValidationError) -> JSONResponse:
-        return error(422, _validation_message(list(e.errors())))
+    async def _invalid(r: Request, e: RequestValidationError) -> JSONResponse:
+        message = _validation_message(list(e.errors()))
+        if r.url.path == "/v1/chat/completions":  # OpenAI answers a malformed request with a 400
+            return error(r, 400, *validation_error(list(e.errors()), message))
+        return error(r, 422, message)
 
     @app.exception_handler(HTTPException)
-    async def _http(_r: Request, e: HTTPException) -> JSONResponse:
-        return error(e.status_code, str(e.detail))
+    async def _http(r: Request, e: HTTPException) -> JSONResponse:
+        return error(r, e.status_code, str(e.detail))
 
     @app.exception_handler(ServerBusy)
-    async def _busy(_r: Request, e: ServerBusy) -> JSONResponse:
-        return error(503, str(e))
+    async def _busy(r: Request, e: ServerBusy) -> JSONResponse:
+        return error(r, 503, str(e))
 
     @app.exception_handler(ClientGone)
-    async def _gone(_r: Request, _e: Exception) -> JSONResponse:
-        return error(499, "the client closed the connection; the request was cancelled")
+    async def _gone(r: Request, _e: Exception) -> JSONResponse:
+        return error(r, 499, "the client closed the connection; the request was cancelled")
 
     @app.exception_handler(asyncio.TimeoutError)
-    async def _timeout(_r: Request, _e: Exception) -> JSONResponse:
+    async def _timeout(r: Request, _e: Exception) -> JSONResponse:
         return error(
-            504, f"no answer within {limits.request_timeout_s:.0f} s; the server is overloaded, retry later"
+            r, 504, f"no answer within {limits.request_timeout_s:.0f} s; the server is overloaded, retry later"
         )
 
     @app.exception_handler(Exception)
-    async def _internal(_r: Request, e: Exception) -> JSONResponse:
+    async def _internal(r: Request, e: Exception) -> JSONResponse:
         log.exception("internal error")
-        return error(500, f"internal error ({type(e).__name__}); the server log has the details")
+        return error(r, 500, f"internal error ({type(e).__name__}); the server log has the details")
 
     def named_sequences(seqs: Sequences) -> dict[str, Sequence]:
         items = [(k, v, None) for k, v in seqs.items()] if isinstance(seqs, dict) else [
@@ -635,30 +692,42 @@ def create_app(bot: Any, limits: Limits | None = None, allowed_hosts: tuple[str,
             {"name": s.name, "modality": s.modality, "length": len(s), "sequence": s.residues} for s in seqs
         ]
 
-    @app.post("/v1/chat", response_model=ChatResponse, summary="answer the last user message")
-    async def chat(req: ChatRequest, request: Request) -> dict[str, Any]:
-        if not req.messages or req.messages[-1].role != "user":
+    def chat_payload(
+        messages: list[dict[str, str]],
+        sequences: Sequences,
+        max_new_tokens: int,
+        task: str | None = None,
+        attribution: bool = False,
+        tokens_field: str = "max_new_tokens",
+    ) -> dict[str, Any]:
+        """A chat worker job, checked whole here, so a bad request never joins (and slows) a batch."""
+        if not messages or messages[-1]["role"] != "user":
             raise SeqChatInputError("the last message must be the user's question (role 'user')")
-        if len(req.messages) > limits.max_messages:
-            raise SeqChatInputError(f"{len(req.messages)} messages; the limit is {limits.max_messages}")
-        for i, m in enumerate(req.messages):
-            if len(m.content) > limits.max_message_chars:
+        if len(messages) > limits.max_messages:
+            raise SeqChatInputError(f"{len(messages)} messages; the limit is {limits.max_messages}")
+        for i, m in enumerate(messages):
+            if len(m["content"]) > limits.max_message_chars:
                 raise SeqChatInputError(
-                    f"message {i + 1} has {len(m.content)} characters; the limit is {limits.max_message_chars}: "
+                    f"message {i + 1} has {len(m['content'])} characters; the limit is {limits.max_message_chars}: "
                     "put sequences in 'sequences' and refer to them as @name"
                 )
-        if req.max_new_tokens > limits.max_new_tokens:
-            raise SeqChatInputError(
-                f"max_new_tokens {req.max_new_tokens} is over the limit {limits.max_new_tokens}"
-            )
+        if max_new_tokens > limits.max_new_tokens:
+            raise SeqChatInputError(f"{tokens_field} {max_new_tokens} is over the limit {limits.max_new_tokens}")
         payload = {
-            "messages": [m.model_dump() for m in req.messages], "sequences": named_sequences(req.sequences),
-            "max_new_tokens": req.max_new_tokens, "task": req.task, "attribution": req.attribution,
+            "messages": messages, "sequences": named_sequences(sequences),
+            "max_new_tokens": max_new_tokens, "task": task, "attribution": attribution,
         }  # fmt: skip
-        # the whole request is checked here, so a bad one never joins (and slows) a batch
-        bot.check_request(payload["messages"], payload["sequences"], req.max_new_tokens, req.task,
-                          req.attribution, limits.max_attribution_residues)  # fmt: skip
+        bot.check_request(payload["messages"], payload["sequences"], max_new_tokens, task,
+                          attribution, limits.max_attribution_residues)  # fmt: skip
+        return payload
+
+    @app.post("/v1/chat", response_model=ChatResponse, summary="answer the last user message")
+    async def chat(req: ChatRequest, request: Request) -> dict[str, Any]:
+        payload = chat_payload([m.model_dump() for m in req.messages], req.sequences, req.max_new_tokens,
+                               req.task, req.attribution)  # fmt: skip
         return await worker.submit("chat", payload, request.is_disconnected)
+
+    register_openai_routes(app, worker, limits, chat_payload, model_id)
 
     @app.post("/v1/predict", response_model=PredictResponse, summary="predict a task for each sequence")
     async def predict(req: PredictRequest, request: Request) -> dict[str, Any]:
@@ -715,7 +784,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Load the model and serve it until interrupted."""
     import uvicorn
 
-    from seqchat.serving.api import SeqChat
+    from seqchat.serving.api import DEFAULT_CONFIG, SeqChat
 
     limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                     max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
@@ -723,7 +792,8 @@ def run_serve(args: argparse.Namespace) -> int:
                     max_attribution_residues=args.max_attribution_residues)  # fmt: skip
     bot = SeqChat.load(model=args.model, config=args.config)
     print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host))
+    model_id = Path(args.model).name if args.model else Path(args.config).stem if args.config else DEFAULT_CONFIG
+    app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host), model_id)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
