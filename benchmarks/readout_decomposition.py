@@ -33,20 +33,14 @@ from seqchat.model import SeqChatForConditionalGeneration
 
 def route_step(model: Any, task: str, n_classes: int):
     """A `_run_batches` step: per prompt, (routed to the asked head?, routed head's class, oracle head's class)."""
-    emb = model.decoder.get_input_embeddings()
 
     def step(batch: dict[str, Any], idx: list[int]) -> list[tuple[bool, int, int]]:
         out = []
-        pieces = {name: model._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
-        for i, (enc, j) in enumerate(batch["occurrences"]):
+        picks = model.route_picks(batch)
+        for (enc, j), (_, picked) in zip(batch["occurrences"], picks, strict=True):
             encoder = model.encoders[enc]
-            piece = pieces[enc][j][None]
-            q_ids, q_mask = batch["question_ids"][i : i + 1], batch["question_mask"][i : i + 1]
-            logits = model.projector.route_logits(
-                enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool), emb(q_ids), q_mask, q_ids
-            )  # fmt: skip
-            picked, target = int(logits.argmax()), encoder.route_index(task)
-            slots = piece[0, :, -encoder.slots :]
+            target = encoder.route_index(task)
+            slots = model._encode_pieces(enc, batch["sequence_inputs"][enc])[j][:, -encoder.slots :]
             out.append((picked == target, int(slots[picked, :n_classes].argmax()), int(slots[target, :n_classes].argmax())))
         return out
 

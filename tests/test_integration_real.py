@@ -98,3 +98,22 @@ def test_shipped_model_answers_depend_on_the_sequence():
     table = bot.predict("promoter_300_all", [e.residues for e in examples])
     spread = float(table["p_1"].max() - table["p_1"].min())
     assert table["prediction"].nunique() >= 2 or spread > 0.05, (table["prediction"].tolist(), spread)
+
+
+def test_shipped_router_picks_the_asked_head_on_held_out_phrasings():
+    """Issue 13: tasks told apart by one token ("set 1" vs "set 3", "H3K4me1" vs "H3K4me3") route to their own head."""
+    from seqchat.data import templates as T
+    from seqchat.data.tasks import get_task
+    from seqchat.sequences import make_sequence
+    from seqchat.serving.api import SeqChat
+
+    model = SeqChat.load().model
+    dna = make_sequence("ACGT" * 25, "dna", "seq")
+    tasks = ["tf_human_1", "tf_human_3", "tf_mouse_1", "yeast_h3k4me1", "yeast_h3k4me3", "promoter_300_all"]
+    hits = []
+    for task in tasks:
+        for i in range(len(T.question_templates(get_task(task), "test"))):
+            conv = [{"role": "user", "content": T.render_test_question(task, "seq", i)}]
+            (enc, picked), = model.route_picks(model.processor([conv], [{"seq": dna}], add_generation_prompt=True))
+            hits.append(picked == model.encoders[enc].route_index(task))
+    assert sum(hits) / len(hits) >= 0.9, hits

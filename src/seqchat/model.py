@@ -233,6 +233,22 @@ class SeqChatForConditionalGeneration(nn.Module):
             losses.append(nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
         return torch.stack(losses).sum() / len(keep)
 
+    @torch.no_grad()
+    def route_picks(self, batch: dict[str, Any]) -> list[tuple[str, int] | None]:
+        """Per sequence reference: (encoder, the token its question routes to), or None where nothing routes."""
+        if not hasattr(self.projector, "route_logits") or not batch["occurrences"]:
+            return [None] * len(batch["occurrences"])
+        pieces = {name: self._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
+        q_ids, q_mask = batch["question_ids"].to(self.device), batch["question_mask"].to(self.device)
+        emb = self.decoder.get_input_embeddings()
+        out: list[tuple[str, int] | None] = []
+        for i, (enc, j) in enumerate(batch["occurrences"]):
+            piece = pieces[enc][j][None]
+            mask = torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device)
+            logits = self.projector.route_logits(enc, piece, mask, emb(q_ids[i : i + 1]), q_mask[i : i + 1], q_ids[i : i + 1])
+            out.append((enc, int(logits.argmax())))
+        return out
+
     def embed_inputs(self, batch: dict[str, Any]) -> torch.Tensor:
         """Decoder input embeddings with every placeholder run replaced by its projected sequence."""
         ids = batch["input_ids"].to(self.device)

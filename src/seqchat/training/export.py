@@ -200,9 +200,12 @@ LIMITS = """## What it cannot do
   poly(A) sites, which promoter set) are routed by wording alone.
 - Its sequence knowledge is a k-mer spectrum with linear heads: position-dependent signals (splice sites,
   motif spacing) are largely out of reach, and it scores below the k-mer baseline its heads are built like
-  (docs/BENCHMARKS.md): routing errors and the decoder's weak use of the routed head cost the difference.
+  (docs/BENCHMARKS.md). On TF binding, histone marks and TATA promoters it is level with that baseline; the
+  difference comes from pair tasks, tasks that share their questions with another dataset, and a decoder
+  readout that loses part of the head's signal (benchmarks/readout_decomposition.py).
 - Numbers (regression answers) and free-text gene descriptions are weak; EC numbers and pair tasks have no
-  task heads, so their answers barely depend on the sequences.
+  task heads, so their answers barely depend on the sequences. Some tasks get one answer for every sequence
+  (protein solubility, splice sites, poly(A) of A. thaliana in the last benchmark).
 - Confidence comes from candidate scoring with Platt calibration fitted on training examples; it is not a
   guarantee on sequences unlike the training data.
 """

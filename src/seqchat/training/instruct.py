@@ -126,30 +126,23 @@ class InstructJob:
         hits = [target == picked for _, _, target, picked in self.route_picks(records, per_task)]
         return sum(hits) / len(hits) if hits else None
 
-    @torch.no_grad()
     def route_picks(self, records: dict[str, list[dict[str, Any]]], per_task: int = 20) -> list[tuple[str, str, int, int]]:
         """(task, encoder, target token, picked token) of each reference whose task has a head."""
-        model, picks = self.model, []
+        picks = []
         for recs in records.values():
             recs = recs[:per_task]
             if not recs:
                 continue
             batch = self._process(recs)
             tasks = [recs[row].get("task") for row in batch["occurrence_rows"]]
-            pieces = {name: model._encode_pieces(name, d) for name, d in batch["sequence_inputs"].items()}
-            emb = model.decoder.get_input_embeddings()
-            for i, ((enc, j), task) in enumerate(zip(batch["occurrences"], tasks, strict=True)):
-                encoder = model.encoders[enc]
-                target = encoder.route_index(task) if hasattr(encoder, "route_index") and task else None
-                if target is None:
+            for choice, task in zip(self.model.route_picks(batch), tasks, strict=True):
+                if choice is None or not task:
                     continue
-                piece = pieces[enc][j][None]
-                logits = model.projector.route_logits(
-                    enc, piece, torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device),
-                    emb(batch["question_ids"][i : i + 1].to(model.device)), batch["question_mask"][i : i + 1].to(model.device),
-                    batch["question_ids"][i : i + 1].to(model.device),
-                )  # fmt: skip
-                picks.append((task, enc, target, int(logits.argmax())))
+                enc, picked = choice
+                encoder = self.model.encoders[enc]
+                target = encoder.route_index(task) if hasattr(encoder, "route_index") else None
+                if target is not None:
+                    picks.append((task, enc, target, picked))
         return picks
 
     def describe(self, batch: dict[str, Any]) -> list[str]:
