@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import time
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY_DECODER, tiny_config
+from seqchat.serving.server import BatchingWorker
 
 # an untied output head makes the tiny random decoder write words instead of repeating a newline
 UNTIED = {**TINY_DECODER, "tie_word_embeddings": False}
@@ -64,3 +66,20 @@ def slow_steps(bot, seconds: float) -> Iterator[None]:
         yield
     finally:
         del decoder.forward  # the class's forward again
+
+
+def run_one_worker(bot, limits, make_jobs):
+    """Queue the jobs `make_jobs(loop)` builds before a fresh worker starts (so they can share batches), run them
+    to completion and stop the worker; returns (worker, results in job order)."""
+    worker = BatchingWorker(bot, limits)
+    loop = asyncio.new_event_loop()
+    try:
+        jobs = make_jobs(loop)
+        for j in jobs:
+            worker.jobs.put(j)
+        worker.start()
+        results = loop.run_until_complete(asyncio.gather(*(j.future for j in jobs)))
+    finally:
+        worker.stop()
+        loop.close()
+    return worker, results

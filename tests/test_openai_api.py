@@ -1,7 +1,6 @@
 """The OpenAI-compatible endpoints through the official `openai` client against the app served by uvicorn:
 answers equal to `SeqChat.ask`, streamed piece by piece, `/v1/models`, and OpenAI-shaped errors."""
 
-import asyncio
 import contextlib
 import socket
 import threading
@@ -11,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from seqchat.serving.server import BatchingWorker, Limits, _Job, create_app
-from serving_fixtures import DNA, PROT, bot, model_dir, slow_steps  # noqa: F401
+from seqchat.serving.server import Limits, _Job, create_app
+from serving_fixtures import DNA, PROT, bot, model_dir, run_one_worker, slow_steps  # noqa: F401
 
 openai = pytest.importorskip("openai")
 
@@ -236,11 +235,10 @@ def test_body_limit_error_has_openai_shape_there_only(bot):  # noqa: F811
 
 
 def test_streamed_jobs_batched_together_each_get_their_own_text(bot):  # noqa: F811
-    worker = BatchingWorker(bot, Limits(max_batch=8))
-    loop = asyncio.new_event_loop()
     questions = [("what is @p?", 9), ("Is @p soluble?", 4), ("Describe @p.", 12)]
     pieces: list[list[str]] = [[] for _ in questions]
-    try:
+
+    def make_jobs(loop):
         jobs = []
         for i, (q, n) in enumerate(questions):
             payload = {"messages": [{"role": "user", "content": q}], "sequences": {"p": PROT},
@@ -250,13 +248,9 @@ def test_streamed_jobs_batched_together_each_get_their_own_text(bot):  # noqa: F
         plain = {"messages": [{"role": "user", "content": "and @p?"}], "sequences": {"p": PROT},
                  "max_new_tokens": 5, "task": None, "attribution": False}  # fmt: skip
         jobs.append(_Job("chat", plain, loop, loop.create_future()))
-        for j in jobs:  # queued before the worker starts: one batch
-            worker.jobs.put(j)
-        worker.start()
-        results = loop.run_until_complete(asyncio.gather(*(j.future for j in jobs)))
-    finally:
-        worker.stop()
-        loop.close()
+        return jobs
+
+    worker, results = run_one_worker(bot, Limits(max_batch=8), make_jobs)  # queued before it starts: one batch
     assert worker.batches == 1
     for (q, n), got, res in zip(questions, pieces, results, strict=False):
         expected = bot.ask(q, {"p": PROT}, max_new_tokens=n)

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from seqchat.serving.server import BatchingWorker, Limits, _Job, create_app
-from serving_fixtures import DNA, FASTA, PROT, bot, model_dir  # noqa: F401
+from serving_fixtures import DNA, FASTA, PROT, bot, model_dir, run_one_worker  # noqa: F401
 
 CHAT = {
     "messages": [{"role": "user", "content": "Is there a promoter in @lacZ_upstream?"}],
@@ -208,21 +208,15 @@ def test_worker_batches_queued_requests_into_one_model_call(bot):  # noqa: F811
 
 
 def test_worker_batches_without_a_failure(bot):  # noqa: F811
-    worker = BatchingWorker(bot, Limits(max_batch=3))
-    loop = asyncio.new_event_loop()
-    try:
+    def make_jobs(loop):
         jobs = [_Job("chat", {"messages": [{"role": "user", "content": f"{i} @p"}], "sequences": {"p": PROT},
                               "max_new_tokens": 2, "task": None, "attribution": False}, loop, loop.create_future())
                 for i in range(7)]  # fmt: skip
         jobs.append(_Job("predict", {"task": "protein_solubility", "mode": "auto", "ids": ["a"],
                                      "sequences": [PROT]}, loop, loop.create_future()))  # fmt: skip
-        for j in jobs:
-            worker.jobs.put(j)
-        worker.start()
-        results = loop.run_until_complete(asyncio.gather(*(j.future for j in jobs)))
-    finally:
-        worker.stop()
-        loop.close()
+        return jobs
+
+    worker, results = run_one_worker(bot, Limits(max_batch=3), make_jobs)
     # 8 queued requests, at most 3 per batch
     assert worker.batches == 3
     assert results[-1][0]["id"] == "a" and "p_1" in results[-1][0]
