@@ -122,6 +122,35 @@ def test_predict_resumes_after_a_torn_write(bot, tmp_path):  # noqa: F811
     assert done.predicted == 0 and done.already_done == 7
 
 
+def test_predict_sharded_over_two_processes_gives_the_rows_of_one(model_dir, tmp_path):  # noqa: F811
+    fa = tmp_path / "in.fa"
+    records = [f">s{i}\n{DNA[i : i + 50 + i]}\n" for i in range(9)] + [">s3\nACGT\n", ">bad\nACGTJJ\n"]
+    fa.write_text("".join(records))
+    common = ["predict", "--task", "promoter_300_all", "--fasta", str(fa), "--model", str(model_dir), "--no-progress"]
+    one = _seqchat(*common, "--out", str(tmp_path / "one.csv"))
+    assert one.returncode == 0, one.stderr
+    procs = [subprocess.Popen([sys.executable, "-m", "seqchat.cli", *common, "--out", str(tmp_path / f"part{i}.csv"),
+                               "--num-shards", "2", "--shard-index", str(i)], stderr=subprocess.PIPE, text=True)
+             for i in range(2)]  # fmt: skip
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+
+    def rows(name):
+        with open(tmp_path / name, newline="") as fh:
+            return {r["id"]: r for r in csv.DictReader(fh)}
+
+    parts = [rows("part0.csv"), rows("part1.csv")]
+    assert not set(parts[0]) & set(parts[1])  # each record is predicted by one shard only
+    merged, single = {**parts[0], **parts[1]}, rows("one.csv")
+    assert sorted(merged) == sorted(single) == sorted(f"s{i}" for i in range(9))  # duplicate s3 and bad skipped once
+    for rid, row in single.items():
+        assert merged[rid]["prediction"] == row["prediction"]
+        assert float(merged[rid]["p_1"]) == pytest.approx(float(row["p_1"]), abs=1e-5)
+    assert "duplicate" in errs[0] + errs[1] or "appears earlier" in errs[0] + errs[1]
+    bad = _seqchat(*common, "--out", str(tmp_path / "x.csv"), "--num-shards", "2", "--shard-index", "2")
+    assert bad.returncode == 2 and "--shard-index must be in 0..1" in bad.stderr
+
+
 def test_predict_generation_tasks_write_answers(bot, tmp_path):  # noqa: F811
     fa = tmp_path / "p.fa"
     fa.write_text(f">p1\n{PROT}\n>p2\n{PROT[:30]}\n")

@@ -294,6 +294,15 @@ def _chunks(records: Iterator[tuple[str, TaskInput]], size: int) -> Iterator[lis
         yield chunk
 
 
+def check_shard(num_shards: int, shard_index: int) -> None:
+    """A shard index in [0, num_shards) of at least one shard."""
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise SeqChatInputError(
+            f"--shard-index must be in 0..{num_shards - 1} and --num-shards at least 1 (got index {shard_index} "
+            f"of {num_shards})"
+        )
+
+
 def predict_fasta(
     model: Any,
     task_name: str,
@@ -393,9 +402,13 @@ def predict_records(
     calibrator: Any = None,
     progress: bool = True,
     warn: Any = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
 ) -> PredictSummary:
     """Predict a task for (id, input) records into a CSV, resuming an earlier run's output; an invalid input is
-    reported with its id and skipped."""
+    reported with its id and skipped. With `num_shards` N, only the records at positions `shard_index` mod N
+    are predicted, so N processes with their own --out split one input; their rows together are one run's."""
+    check_shard(num_shards, shard_index)
     from tqdm import tqdm
 
     out = Path(out)
@@ -406,10 +419,16 @@ def predict_records(
     warn = warn or (lambda msg: tqdm.write(f"seqchat: warning: {msg}", file=sys.stderr))
     max_len = model.config.max_sequence_length
     seen: set[str] = set()
-    bar = tqdm(total=total, unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    own = len(range(shard_index, total, num_shards))  # this shard's share of the records
+    bar = tqdm(total=own, unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
     def valid_records() -> Iterator[tuple[str, TaskInput]]:
-        for rid, raw in records:
+        for position, (rid, raw) in enumerate(records):
+            mine = position % num_shards == shard_index
+            if not mine:
+                # every shard reads every id, so a duplicate is skipped in whichever shard holds it
+                seen.add(rid)
+                continue
             if rid in seen:
                 summary.skipped.append((rid, "duplicate id"))
                 warn(f"record '{rid}' skipped: its id appears earlier in {source_name}")
@@ -464,13 +483,15 @@ def run_predict(args: argparse.Namespace) -> int:
         raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")
     # every input is checked before the model loads: task, mode, output file, and a FASTA file that can be
     # read to the end (not truncated, UTF-8)
+    check_shard(args.num_shards, args.shard_index)
     check_output(Path(args.out), prediction_columns(args.task, args.mode))
     for f in fastas:
         _count_records(Path(f))
     bot = SeqChat.load(model=args.model, config=args.config)
     kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
                   question_index=args.question_index, max_new_tokens=args.max_new_tokens,
-                  calibrator=bot.calibrators.get(args.task), progress=not args.no_progress)  # fmt: skip
+                  calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
+                  num_shards=args.num_shards, shard_index=args.shard_index)  # fmt: skip
     try:
         if pair:
             s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
@@ -512,4 +533,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which held-out question template to ask (default: picked by a hash of each sequence)")
     p.add_argument("--max-new-tokens", type=positive_int, default=48)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--num-shards", type=positive_int, default=1,
+                   help="split the input over this many processes (each with its own --out)")  # fmt: skip
+    p.add_argument("--shard-index", type=int, default=0, help="which shard this process predicts: 0..N-1")
     p.set_defaults(func=run_predict)
