@@ -372,3 +372,31 @@ def test_gradient_attribution_through_feature_encoders(tokenizer):
     conv = [{"role": "user", "content": "Is @a a promoter?"}]
     (att,) = attribute(model, conv, "Yes", {"a": seq})
     assert att.name == "a" and len(att.scores) == len(seq) and any(abs(x) > 0 for x in att.scores)
+
+
+def test_pair_heads_sum_role_features_and_every_encoder_reading_an_input_gets_one(tmp_path):
+    cfg = HeadsConfig(tasks=["antibody_neutralization", "rna_protein_interaction", "yeast_h3"], max_train=300,
+                      max_valid=120, hidden=16, spectrum_tokens=1, c_grid=(0.01,), pair_heads=True)  # fmt: skip
+    cfg.encoders["dna"]["featuriser"] = "dna-tiny"
+    cfg.encoders["protein"]["featuriser"] = "protein-tiny"
+    assert cfg.tasks_of("protein") == ["antibody_neutralization", "rna_protein_interaction"]
+    assert cfg.tasks_of("dna") == ["rna_protein_interaction", "yeast_h3"]
+    assert HeadsConfig(tasks=cfg.tasks).tasks_of("protein") == []  # pair heads are opt-in
+    summary = train_heads(cfg, tmp_path)
+    antibody = summary["results"]["protein"]["antibody_neutralization"]
+    # both inputs are proteins: one head on their summed features, scored on each sequence alone as well
+    assert set(antibody["valid_per_role"]) == {"antibody", "antigen"}
+    assert "valid_per_role" not in summary["results"]["protein"]["rna_protein_interaction"]
+    enc = load_feature_encoder({"kind": "features", "init_from": str(tmp_path / "dna")})
+    assert enc.tasks == ["rna_protein_interaction", "yeast_h3"] and enc.route_index("rna_protein_interaction") == 1
+
+
+def test_alike_tasks_share_the_head_that_does_best_on_their_mean_validation(tmp_path):
+    cfg = HeadsConfig(tasks=["promoter_300_all", "deepgene_promoter_300"], max_train=400, max_valid=150, hidden=16,
+                      spectrum_tokens=1, c_grid=(0.003,), merge_alike=True)  # fmt: skip
+    cfg.encoders = {"dna": cfg.encoders["dna"] | {"featuriser": "dna-tiny"}}
+    result = train_heads(cfg, tmp_path)["results"]["dna"]["deepgene_promoter_300+promoter_300_all"]
+    # the pooled fit and each member's own head are candidates; the pick has the best mean member validation
+    assert set(result["candidates"]) == {"pooled", "promoter_300_all", "deepgene_promoter_300"}
+    assert result["candidates"][result["shared_head"]] == max(result["candidates"].values())
+    assert result["valid"] == pytest.approx(sum(result["valid_per_member"].values()) / 2)

@@ -49,6 +49,12 @@ def single_sequence_tasks(modalities: list[str]) -> list[str]:
             if not t.is_pair and t.modality in modalities and t.task_type in SPECIALIST_TYPES]  # fmt: skip
 
 
+def pair_tasks(modalities: list[str]) -> list[str]:
+    """Registry pair tasks with an input of these modalities and a class or number to predict."""
+    return [t.name for t in TASKS.values()
+            if t.is_pair and set(t.inputs) & set(modalities) and t.task_type in SPECIALIST_TYPES]  # fmt: skip
+
+
 @dataclass
 class MultitaskJob:
     """Supervised multi-task job for the training loop (seqchat.training.loop.train)."""
