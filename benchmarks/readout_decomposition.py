@@ -1,7 +1,8 @@
 """Where a feature-encoder seqchat model loses accuracy: its heads, its router, or the decoder's readout (issue 13).
 
 On the benchmark's own test examples (same tasks, `--max-per-task`, `--seed`, and the same hash-picked test
-question for each example), per single-sequence classification task:
+question for each example), per classification task (a pair task's heads read each sequence alone; their
+probabilities are averaged):
 
 - head, oracle route: the stage-1 head of the asked task, read straight from the encoder (no router, no decoder);
 - head, question route: the head token the projector's router picks from the test question (no decoder);
@@ -32,16 +33,27 @@ from seqchat.model import SeqChatForConditionalGeneration
 
 
 def route_step(model: Any, task: str, n_classes: int):
-    """A `_run_batches` step: per prompt, (routed to the asked head?, routed head's class, oracle head's class)."""
+    """A `_run_batches` step: per prompt, (share of its references routed to the asked head, routed class, oracle class).
 
-    def step(batch: dict[str, Any], idx: list[int]) -> list[tuple[bool, int, int]]:
-        out = []
+    A pair task's prompt has one reference per sequence; each is read on its own encoder's head for the task
+    and the class probabilities of those heads are averaged, as the decoder sees one probability per sequence.
+    """
+
+    def step(batch: dict[str, Any], idx: list[int]) -> list[tuple[float, int, int]]:
+        per_row: dict[int, list[tuple[bool, torch.Tensor, torch.Tensor]]] = {}
         picks = model.route_picks(batch)
-        for (enc, j), (_, picked) in zip(batch["occurrences"], picks, strict=True):
+        for (enc, j), (_, picked), row in zip(batch["occurrences"], picks, batch["occurrence_rows"], strict=True):
             encoder = model.encoders[enc]
             target = encoder.route_index(task)
+            if target is None:
+                continue
             slots = model._encode_pieces(enc, batch["sequence_inputs"][enc])[j][:, -encoder.slots :]
-            out.append((picked == target, int(slots[picked, :n_classes].argmax()), int(slots[target, :n_classes].argmax())))
+            per_row.setdefault(row, []).append((picked == target, slots[picked, :n_classes], slots[target, :n_classes]))
+        out = []
+        for row in sorted(per_row):
+            hits, routed, oracle = zip(*per_row[row], strict=True)
+            out.append((float(np.mean(hits)), int(torch.stack(routed).mean(0).argmax()),
+                        int(torch.stack(oracle).mean(0).argmax())))  # fmt: skip
         return out
 
     return step
@@ -60,10 +72,12 @@ def main() -> None:
     rows = []
     for task in args.tasks.split(","):
         spec = get_task(task)
-        if spec.is_pair or spec.task_type not in ("binary", "multiclass"):
+        if spec.task_type not in ("binary", "multiclass"):
             continue
-        encoder = model.encoders[model.config.modalities[spec.modality]]
-        if getattr(encoder, "head_format", None) != "probs" or encoder.route_index(task) is None:
+        encoders = [model.encoders[model.config.modalities[m]] for m in spec.inputs]
+        if any(getattr(e, "head_format", None) != "probs" for e in encoders) or all(
+            e.route_index(task) is None for e in encoders
+        ):
             continue
         examples = sample_examples(task, "test", args.max_per_task, args.seed)
         keys = class_keys(task)
