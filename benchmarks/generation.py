@@ -40,8 +40,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    from seqchat.config import SeqChatConfig
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     if args.model:
         model = SeqChatForConditionalGeneration.from_pretrained(args.model).eval()

@@ -38,7 +38,7 @@ def _peak_rss_mib() -> float:
 
 def _timed_predictions(model, task: str, seqs: list[str], metas: list, batch_size: int, fast: bool):
     """One cold run of score-mode prediction: (wall seconds, CPU seconds, (n, n_classes) probabilities)."""
-    from seqchat.inference import class_keys, predict_task
+    from seqchat.tasks.predict import class_keys, predict_task
 
     model.fast_scoring = fast
     model.clear_caches()

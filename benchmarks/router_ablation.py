@@ -18,7 +18,7 @@ from collections import Counter
 import torch
 import yaml
 
-from seqchat.training.cli import build_model_for_training
+from seqchat.training.builders import build_model_for_training
 from seqchat.training.instruct import InstructJob, load_records
 
 ARMS = {

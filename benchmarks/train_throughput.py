@@ -45,9 +45,9 @@ def main() -> None:
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seqchat.config import SeqChatConfig
     from seqchat.data.build import BuildConfig, build_dataset
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
     from seqchat.training.instruct import InstructJob, load_records
 
     torch.manual_seed(0)

@@ -144,7 +144,7 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
 def test_a_feature_encoder_folder_is_refused_where_a_transformer_is_needed(tmp_path, tokenizer):
     from conftest import tiny_config
     from seqchat.evaluation.retrieval import load_sequence_encoder
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     spec = {"kind": "features", "featuriser": "dna-tiny", "tokenizer": "nt_6mer", "window": 1000, "overlap": 0,
             "hidden": 16, "spectrum_tokens": 1, "heads": {"enhancers": 1}}  # fmt: skip

@@ -21,12 +21,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from seqchat.data import templates as T
 from seqchat.data.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.data.paths import data_dir
 from seqchat.data.sources import LOADERS, Example, TaskSplits, resolve_splits, seq_key, test_keys
-from seqchat.data.tasks import TASKS, TaskSpec, get_task
 from seqchat.errors import SeqChatInputError
+from seqchat.tasks import templates as T
+from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 
 SPLITS = ("train", "valid", "test")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]{1,40}$")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from seqchat.data.paths import data_dir
 from seqchat.data.sources import reverse_complement, seq_key
-from seqchat.data.tasks import TASKS
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import Sequence, iter_fasta_records
+from seqchat.modeling.sequences import Sequence, iter_fasta_records
+from seqchat.tasks.registry import TASKS
 
 KMER = 32
 GENOME_FASTA = (

@@ -417,7 +417,7 @@ def load_gene_ec(root: Path) -> Raw:
     )
 
 
-# task name -> loader (registered in `seqchat.data.tasks` with loader="genes")
+# task name -> loader (registered in `seqchat.tasks.registry` with loader="genes")
 GENE_TASKS = {
     "gene_description": load_gene_description,
     "gene_ec": load_gene_ec,

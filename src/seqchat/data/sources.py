@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import ALPHABETS
+from seqchat.modeling.sequences import ALPHABETS
 
 # IUPAC ambiguity codes in nucleotide sources are read as N (the encoders' unknown base).
 _IUPAC_AMBIGUOUS = "RYKMSWBDHV"
@@ -169,7 +169,7 @@ def load_pgb_jsonl(root: Path, stem: str, species_from_name: bool = False) -> Ra
 
 def load_nrc_fasta(root: Path) -> Raw:
     """nRC ncRNA FASTA: the family is the last word of the header."""
-    from seqchat.sequences import iter_fasta_records
+    from seqchat.modeling.sequences import iter_fasta_records
 
     out: Raw = {}
     for split in ("train", "test"):
@@ -264,7 +264,7 @@ def load_rrna16s_phylum(root: Path, test_fraction: float, min_count: int) -> Raw
     """RDP gold 16S rRNA: phylum (second lineage field) as the class; rare phyla left out."""
     from collections import Counter
 
-    from seqchat.sequences import iter_fasta_records
+    from seqchat.modeling.sequences import iter_fasta_records
 
     path = root / "rna" / "rrna16s_gold" / "rRNA16S.gold.fasta.gz"
     with _open_text(path) as fh:

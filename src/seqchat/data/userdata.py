@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from seqchat.data.sources import LOADERS, Example, Raw, stable_fraction
-from seqchat.data.tasks import TASKS, TaskSpec
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import MODALITIES, guess_modality, iter_fasta_records, make_sequence
+from seqchat.modeling.sequences import MODALITIES, guess_modality, iter_fasta_records, make_sequence
+from seqchat.tasks.registry import TASKS, TaskSpec
 
 USER_TASK_TYPES = ("binary", "multiclass", "regression")
 _TRUE = {"1", "true", "yes", "positive", "pos"}

@@ -7,7 +7,7 @@ from seqchat.evaluation.metrics import (
     evaluate_answers,
     evaluate_predictions,
 )
-from seqchat.evaluation.parsing import (
+from seqchat.tasks.parsing import (
     UNPARSED,
     ECSpec,
     LabelSpec,

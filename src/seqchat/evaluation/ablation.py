@@ -16,8 +16,8 @@ import numpy as np
 
 from seqchat.evaluation.benchmark import load_run, sample_examples
 from seqchat.evaluation.report import GENE_TASK_METRICS, _f
-from seqchat.projectors import projector_class
-from seqchat.tokenization import window_starts
+from seqchat.modeling.projectors import projector_class
+from seqchat.modeling.tokenization import window_starts
 
 TEXT_METRICS = GENE_TASK_METRICS["gene_description"]
 EC_METRICS = ("ec_exact_match", "ec_hf1")
@@ -73,7 +73,7 @@ def render_contrasts(ablation_dir: str | Path) -> list[str]:
 
 def trainable_parameters(final: Path) -> int:
     """Parameters the arm trained (projector, LoRA adapters, unfrozen encoders), from its rebuilt model."""
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model = SeqChatForConditionalGeneration.from_pretrained(final)
     return sum(p.numel() for p in model.trainable_parameters())

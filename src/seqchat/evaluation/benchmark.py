@@ -34,11 +34,11 @@ import numpy as np
 from seqchat.data.build import load_split
 from seqchat.data.paths import data_dir
 from seqchat.data.sources import Example
-from seqchat.data.tasks import TASKS, TaskSpec, get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.answers import class_order
 from seqchat.evaluation.metrics import auroc, evaluate_predictions
-from seqchat.inference import TaskPrediction
+from seqchat.tasks.answers import class_order
+from seqchat.tasks.predict import TaskPrediction
+from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 
 CLASS_TYPES = ("binary", "multiclass")
 # registry metric names that are not METRICS names (older registry spellings), per registry task type
@@ -178,7 +178,7 @@ def score_task(
 
 
 def _ec_fmax(truths: list[Any], preds: list[Any]) -> float:
-    from seqchat.evaluation.parsing import normalize_ec
+    from seqchat.tasks.parsing import normalize_ec
 
     truth_sets = [frozenset(normalize_ec(e) for e in t) for t in truths]
     labels = sorted(set().union(*truth_sets, *(p for p in preds if p is not None)))

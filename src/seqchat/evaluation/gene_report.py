@@ -171,7 +171,7 @@ def gene_data_summary(root: Path) -> dict[str, Any]:
     """Counts per genome and split, task counts, gene lengths and the clustering summary."""
     from seqchat.data.build import task_splits
     from seqchat.data.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
-    from seqchat.tokenization import window_starts
+    from seqchat.modeling.tokenization import window_starts
 
     records = list(gene_records(str(root)))
     split = gene_split(str(root))

@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.neighbors import NearestNeighbors
 
-from seqchat.evaluation.parsing import AnswerSpec, normalize_ec, parse_answer
+from seqchat.tasks.parsing import AnswerSpec, normalize_ec, parse_answer
 
 # ---------------------------------------------------------------------------------------------
 # Classification

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data.tasks import TASKS, get_task
 from seqchat.evaluation.anchors import CHATNT_RATIO, GROUP_ANCHORS, TASK_ANCHORS
 from seqchat.evaluation.benchmark import benchmark_tasks, load_run
 from seqchat.evaluation.estimates import (
@@ -25,6 +24,7 @@ from seqchat.evaluation.estimates import (
     write_json,
 )
 from seqchat.evaluation.intervals import Estimate
+from seqchat.tasks.registry import TASKS, get_task
 
 SYSTEMS = {"seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"}
 BENCHMARK_COMMAND = "seqchat benchmark{tasks} --max-per-task {n} --runs {runs} --report {out}"

@@ -118,8 +118,8 @@ ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
 def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-def]
     from safetensors.torch import load_file
 
-    from seqchat.config import SeqChatConfig
-    from seqchat.encoders import SequenceEncoder, build_encoder_model
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model
 
     cfg = SeqChatConfig.from_file(folder / "config.json")
     if modality not in cfg.modalities:
@@ -148,7 +148,7 @@ def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-de
 
 def load_sequence_encoder(path: str, modality: str, **overrides: Any):  # type: ignore[no-untyped-def]
     """A `SequenceEncoder` from a seqchat model folder, a Hugging Face encoder folder or a built-in encoder name."""
-    from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
+    from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
 
     folder = Path(path)
     if (folder / "config.json").is_file() and "encoders" in json.loads((folder / "config.json").read_text()):
@@ -178,7 +178,7 @@ def encoder_embeddings(
     encoder: Any, residues: Sequence[str], batch_windows: int = 32, device: str = "cpu"
 ) -> np.ndarray:
     """Mean last hidden state over every content token of every window of each sequence."""
-    from seqchat.tokenization import split_windows
+    from seqchat.modeling.tokenization import split_windows
 
     encoder = encoder.to(device)
     tok = encoder.tokenizer

@@ -148,8 +148,8 @@ def _run(args: argparse.Namespace, name: str, system: Any, tasks: list[str], con
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a seqchat model."""
     from seqchat.evaluation.systems import seqchat_system
-    from seqchat.inference import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
     from seqchat.serving.api import SeqChat, shipped_model_dir
+    from seqchat.tasks.predict import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
 
     tasks = _setup(args)
     if args.model is None and args.config is None and shipped_model_dir() is None:
@@ -200,7 +200,7 @@ def _specialist_config(args: argparse.Namespace) -> Any:
     recipe = args.model_config or args.dna_encoder or args.protein_encoder
     init = args.init_model or (None if recipe else _transformer_model(shipped_model_dir()))
     if init is not None:
-        from seqchat.config import SeqChatConfig
+        from seqchat.modeling.config import SeqChatConfig
 
         if not (Path(init) / "config.json").exists():
             raise SeqChatInputError(f"--init-model '{init}' is not a seqchat model folder (no config.json)")
@@ -223,7 +223,7 @@ def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
     """Encoders and modalities of a training recipe, with --dna-encoder / --protein-encoder swapped in."""
     import yaml
 
-    from seqchat.config import SeqChatConfig
+    from seqchat.modeling.config import SeqChatConfig
     from seqchat.serving.api import default_config_path
 
     path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
@@ -245,7 +245,7 @@ def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Run one baseline."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     tasks = _setup(args)
     if args.baseline == "kmer":

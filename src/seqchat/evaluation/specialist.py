@@ -31,17 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqchat.config import SeqChatConfig
-from seqchat.data import templates as T
 from seqchat.data.sources import Example
-from seqchat.data.tasks import TaskSpec, get_task
-from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import System, TaskOutput, sample_examples
 from seqchat.evaluation.retrieval import load_sequence_encoder
 from seqchat.evaluation.systems import example_inputs, fit_task_kmer, kmer_output, primary_score
-from seqchat.inference import TaskPrediction, class_keys
-from seqchat.tokenization import split_windows
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
+from seqchat.modeling.tokenization import split_windows
+from seqchat.tasks import templates as T
+from seqchat.tasks.predict import TaskPrediction, class_keys
+from seqchat.tasks.registry import TaskSpec, get_task
 
 SPECIALIST_TYPES = ("binary", "multiclass", "regression")
 SPECIALIST_KINDS = ("kmer", "encoder")

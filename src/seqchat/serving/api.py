@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from seqchat.config import SeqChatConfig
-from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import REFERENCE, check_messages, referenced_subset
-from seqchat.sequences import Sequence, as_named_sequences, read_fasta
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.processor import REFERENCE, check_messages, referenced_subset
+from seqchat.modeling.sequences import Sequence, as_named_sequences, read_fasta
 from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES, Attribution, attribute, check_budget
 from seqchat.serving.predict import class_task, task_sequence
+from seqchat.tasks.registry import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,7 +119,7 @@ class SeqChat:
     def __init__(
         self, model: Any, system_prompt: str | None = None, calibrators: Mapping[str, Any] | None = None
     ):
-        from seqchat.data.templates import system_prompt as default_system_prompt
+        from seqchat.tasks.templates import system_prompt as default_system_prompt
 
         self.model = model.eval()
         # per-task Platt calibrators that `seqchat eval --save-calibration` stored with the model
@@ -132,8 +132,8 @@ class SeqChat:
     @classmethod
     def load(cls, model: str | Path | None = None, config: str | Path | None = None) -> SeqChat:
         """Load a trained model folder, or build an (untrained) architecture from a config; default: shipped model."""
-        from seqchat.inference import load_calibrators
-        from seqchat.model import SeqChatForConditionalGeneration
+        from seqchat.modeling.model import SeqChatForConditionalGeneration
+        from seqchat.tasks.predict import load_calibrators
 
         folder = model if model is not None else (shipped_model_dir() if config is None else None)
         if folder is not None:
@@ -319,8 +319,8 @@ class SeqChat:
         self, task_name: str, messages: list[dict[str, str]], sequences: Any, text: str
     ) -> tuple[dict[Any, float], float | None]:
         """Class probabilities of the one sequence the question is about, and that of the class the answer states."""
-        from seqchat.evaluation.answers import parse_prediction
-        from seqchat.inference import predict_task
+        from seqchat.tasks.answers import parse_prediction
+        from seqchat.tasks.predict import predict_task
 
         probs = predict_task(
             self.model, task_name, self._task_inputs(task_name, messages, sequences), mode="score", question_index=None,

@@ -6,7 +6,7 @@ or two FASTA files in role order whose records are matched by id.
 
 Classification tasks go through candidate scoring (class probabilities as columns, no text generated);
 regression, multi-label and free-text tasks through generation and answer parsing
-(`seqchat.inference.predict_task` does both). Records are read one chunk at a time and each chunk's rows
+(`seqchat.tasks.predict.predict_task` does both). Records are read one chunk at a time and each chunk's rows
 are appended and flushed, so memory stays flat however long the file is; a rerun skips the ids the output
 already holds. A record that is not a valid sequence for the task is reported with its id and skipped.
 """
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqchat.argtypes import positive_int
+from seqchat.cli.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import (
+from seqchat.modeling.sequences import (
     Sequence,
     _open_text,
     checked_lines,
@@ -40,8 +40,8 @@ CLASS_TYPES = ("binary", "multiclass")
 
 def resolved_mode(task_name: str, mode: str) -> str:
     """The inference mode `auto` stands for: scoring for class tasks, generation otherwise."""
-    from seqchat.data.tasks import get_task
-    from seqchat.inference import MODES
+    from seqchat.tasks.predict import MODES
+    from seqchat.tasks.registry import get_task
 
     if mode not in MODES:
         raise SeqChatInputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
@@ -52,7 +52,7 @@ def resolved_mode(task_name: str, mode: str) -> str:
 
 def class_task(task: Any) -> str | None:
     """None, or the name of a binary/multi-class task (one clear error otherwise, before any model work)."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     if task is None:
         return None
@@ -68,7 +68,7 @@ def class_task(task: Any) -> str | None:
 
 def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
     """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed (generation)."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
@@ -85,7 +85,7 @@ def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
 
 def task_sequence(task_name: str, residues: str, name: str, max_length: int, modality: str | None = None) -> Sequence:
     """Validate one input as a sequence of the task's modality, or the given one (one clear error if it is not)."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     modality = modality or get_task(task_name).modality
     nucleotide = modality != "protein"
@@ -129,7 +129,7 @@ TaskInput = Sequence | tuple[Sequence, Sequence]
 def task_input(task_name: str, item: Any, name: str, max_length: int) -> TaskInput:
     """Validate one input of a task: a sequence, or for a pair task its two sequences, given as a pair in role
     order or as a mapping role→sequence (e.g. {"antibody": ..., "antigen": ...})."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     task = get_task(task_name)
     if not task.is_pair:
@@ -178,8 +178,8 @@ def prediction_rows(
     calibrator: Any = None,
 ) -> list[dict[str, Any]]:
     """Predict a task for validated sequences; one dict per sequence with the `prediction_columns` keys."""
-    from seqchat.data.tasks import get_task
-    from seqchat.inference import predict_task
+    from seqchat.tasks.predict import predict_task
+    from seqchat.tasks.registry import get_task
 
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
@@ -312,7 +312,7 @@ def predict_fasta(
 ) -> PredictSummary:
     """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output
     (keyword arguments: those of `predict_records`)."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     if get_task(task_name).is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
@@ -325,7 +325,7 @@ def predict_fasta(
 
 def pair_input_hint(task_name: str) -> str:
     """How to give a pair task's inputs to `seqchat predict`."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     a, b = get_task(task_name).roles
     return f"give a CSV with the columns id,{a},{b} (--pairs), or two FASTA files, {a}s then {b}s, with matching ids"
@@ -365,7 +365,7 @@ def predict_pairs(
 ) -> PredictSummary:
     """Predict a pair task for every row of a CSV/TSV (`id` and the two role columns) or every id of two FASTA
     files (role order; a record without a partner is skipped) into a CSV (keyword arguments: `predict_records`)."""
-    from seqchat.data.tasks import get_task
+    from seqchat.tasks.registry import get_task
 
     task = get_task(task_name)
     if not task.is_pair:
@@ -471,8 +471,8 @@ def predict_records(
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict a task for every record of a FASTA file (a pair task: a pair CSV or two FASTA files)."""
-    from seqchat.data.tasks import get_task
     from seqchat.serving.api import SeqChat
+    from seqchat.tasks.registry import get_task
 
     resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
     pair = get_task(args.task).is_pair

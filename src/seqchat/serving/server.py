@@ -26,13 +26,13 @@ import torch
 from pydantic import BaseModel, Field
 from starlette.requests import Request  # at module level: FastAPI resolves endpoint annotations here
 
-from seqchat.argtypes import port_number, positive_int
-from seqchat.data.tasks import get_task
+from seqchat.cli.argtypes import port_number, positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import check_reference_name
-from seqchat.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.modeling.processor import check_reference_name
+from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
 from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES
 from seqchat.serving.predict import prediction_columns, prediction_rows, task_input
+from seqchat.tasks.registry import get_task
 
 log = logging.getLogger("seqchat.serve")
 # Host headers answered by default: a web page on another name (DNS rebinding) cannot reach the API
@@ -662,7 +662,7 @@ def create_app(
 
     @app.get("/v1/tasks", summary="tasks this model can predict")
     async def tasks() -> list[dict[str, Any]]:
-        from seqchat.data.tasks import TASKS
+        from seqchat.tasks.registry import TASKS
 
         readable = set(bot.model.config.modalities)
         return [

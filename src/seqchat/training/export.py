@@ -87,7 +87,7 @@ def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
 def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None,
            heads_dir: Path | None = None) -> dict:
     """Write the shippable folder: fp16 shards (≤ 15 MB each, ≤ 60 MB total), MODEL_CARD.md, curves PNG."""
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     final = run_dir / "final"
     if not (final / "config.json").exists():

@@ -28,11 +28,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from torch import nn
 
 from seqchat.data.sources import Example, reverse_complement
-from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import data_version, sample_examples
 from seqchat.evaluation.metrics import mcc, pearson
-from seqchat.features import (
+from seqchat.modeling.features import (
     FeatureEncoder,
     Featuriser,
     PositionalCNN,
@@ -40,8 +39,9 @@ from seqchat.features import (
     onehot,
     save_feature_encoder,
 )
-from seqchat.inference import class_keys
-from seqchat.training.cli import _read_yaml
+from seqchat.tasks.predict import class_keys
+from seqchat.tasks.registry import get_task
+from seqchat.training.builders import _read_yaml
 from seqchat.training.loop import TrainConfig, train
 from seqchat.training.supervised import MultitaskJob, single_sequence_tasks
 
@@ -73,7 +73,7 @@ class HeadsConfig:
     positional_weights: tuple[float, ...] = (1.0, 10.0, 30.0)
     hidden: int = 256
     spectrum_tokens: int = 4
-    # how head tokens carry predictions (seqchat.features.HEAD_FORMATS) and how many slots they have
+    # how head tokens carry predictions (seqchat.modeling.features.HEAD_FORMATS) and how many slots they have
     # (None: the fewest that hold every head; give the same number to every encoder for a gated projector)
     head_format: str = "logits"
     head_slots: int | None = None

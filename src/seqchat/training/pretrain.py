@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqchat.encoders import BUILTIN_ENCODERS, encoder_hf_config
-from seqchat.tokenization import SequenceTokenizer, get_sequence_tokenizer
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, encoder_hf_config
+from seqchat.modeling.tokenization import SequenceTokenizer, get_sequence_tokenizer
 
 
 def mask_tokens(
@@ -97,7 +97,7 @@ class PretrainJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The whole masked-LM model (tied LM head stored once)."""
-        from seqchat.model import untied
+        from seqchat.modeling.model import untied
 
         return untied(model.state_dict())
 

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from seqchat.data.sources import Example
-from seqchat.data.tasks import TASKS, get_task
-from seqchat.encoders import SequenceEncoder, build_encoder_model
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import sample_examples
 from seqchat.evaluation.specialist import SPECIALIST_TYPES, mean_pooled
-from seqchat.inference import class_keys
+from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model
+from seqchat.tasks.predict import class_keys
+from seqchat.tasks.registry import TASKS, get_task
 
 
 class MultitaskEncoder(nn.Module):
@@ -119,7 +119,7 @@ class MultitaskJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Encoder and heads."""
-        from seqchat.model import untied
+        from seqchat.modeling.model import untied
 
         return untied(model.state_dict())
 

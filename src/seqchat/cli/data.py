@@ -157,7 +157,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     """List the registry."""
-    from seqchat.data.tasks import TASKS
+    from seqchat.tasks.registry import TASKS
 
     if args.json:
         print(json.dumps({n: {"group": t.group, "type": t.task_type, "inputs": t.inputs, "roles": t.roles,

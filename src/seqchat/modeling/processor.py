@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from seqchat.config import SeqChatConfig
 from seqchat.errors import SeqChatInputError
-from seqchat.projectors import projector_class
-from seqchat.sequences import Sequence, as_sequence, check_modality
-from seqchat.tokenization import get_sequence_tokenizer, split_windows, window_starts
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.projectors import projector_class
+from seqchat.modeling.sequences import Sequence, as_sequence, check_modality
+from seqchat.modeling.tokenization import get_sequence_tokenizer, split_windows, window_starts
 
 IGNORE_INDEX = -100
 

@@ -15,12 +15,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import DynamicCache
 
-from seqchat.config import SeqChatConfig
-from seqchat.decoders import load_decoder, load_tokenizer
-from seqchat.encoders import BUILTIN_ENCODERS, build_sequence_encoder, pad_pieces
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import IGNORE_INDEX, SeqChatProcessor
-from seqchat.projectors import build_projector
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.decoders import load_decoder, load_tokenizer
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, build_sequence_encoder, pad_pieces
+from seqchat.modeling.processor import IGNORE_INDEX, SeqChatProcessor
+from seqchat.modeling.projectors import build_projector
 
 WEIGHTS_NAME = "model.safetensors"
 # rows of vocabulary logits computed at once when scoring candidates (memory bound, not speed)

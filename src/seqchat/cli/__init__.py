@@ -11,18 +11,18 @@ from seqchat.errors import SeqChatInputError
 
 # subcommand -> module exposing `register(subparsers)`; each registered parser sets `func`.
 COMMANDS: dict[str, str] = {
-    "ask": "seqchat.serving.cli_chat",
-    "chat": "seqchat.serving.cli_chat",
+    "ask": "seqchat.cli.chat",
+    "chat": "seqchat.cli.chat",
     "predict": "seqchat.serving.predict",
     "serve": "seqchat.serving.server",
-    "data": "seqchat.data.cli",
+    "data": "seqchat.cli.data",
     "eval": "seqchat.evaluation.runner",
     "baseline": "seqchat.evaluation.runner",
     "report": "seqchat.evaluation.runner",
     "benchmark": "seqchat.evaluation.runner",
     "gene-function": "seqchat.evaluation.gene_report",
-    "pretrain-encoder": "seqchat.training.cli",
-    "train": "seqchat.training.cli",
+    "pretrain-encoder": "seqchat.training.builders",
+    "train": "seqchat.training.builders",
     "train-heads": "seqchat.training.heads",
     "export": "seqchat.training.export",
 }

@@ -16,7 +16,7 @@ Modes:
   class means of exp(mean token log-likelihood) read as logits, softmax -> P(positive); Platt-calibrated
   when a calibrator is given. Multi-class: one canonical answer per class, softmax over the answers'
   total log-likelihoods. The answer is the canonical answer of the most probable class.
-- "generate" (every task type): a greedy answer, parsed with `seqchat.evaluation.answers.parse_prediction`.
+- "generate" (every task type): a greedy answer, parsed with `seqchat.tasks.answers.parse_prediction`.
 - "auto": "score" for binary and multi-class tasks, "generate" for the others.
 
 Each `TaskPrediction` holds `answer` (text), `prediction` (the registry's class key, a float, a tuple of
@@ -42,13 +42,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqchat.data import templates as T
-from seqchat.data.tasks import TaskSpec, get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.answers import parse_prediction
-from seqchat.evaluation.calibration import PlattCalibrator, class_logits, positive_probability
-from seqchat.sequences import Sequence as Seq
-from seqchat.sequences import make_sequence
+from seqchat.modeling.sequences import Sequence as Seq
+from seqchat.modeling.sequences import make_sequence
+from seqchat.tasks import templates as T
+from seqchat.tasks.answers import parse_prediction
+from seqchat.tasks.calibration import PlattCalibrator, class_logits, positive_probability
+from seqchat.tasks.registry import TaskSpec, get_task
 
 CALIBRATION_FILE = "calibration.json"
 SEQ_NAME = "seq"

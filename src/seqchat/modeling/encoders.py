@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from seqchat.errors import SeqChatInputError
-from seqchat.features import load_feature_encoder
-from seqchat.tokenization import get_sequence_tokenizer
+from seqchat.modeling.features import load_feature_encoder
+from seqchat.modeling.tokenization import get_sequence_tokenizer
 
 
 def esm_config(vocab_size: int, mask_id: int, hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:

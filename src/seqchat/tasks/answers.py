@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from seqchat.data import templates as T
-from seqchat.data.tasks import TaskSpec, get_task
-from seqchat.evaluation.parsing import AnswerSpec, ECSpec, LabelSpec, RegressionSpec, parse_answer
+from seqchat.tasks import templates as T
+from seqchat.tasks.parsing import AnswerSpec, ECSpec, LabelSpec, RegressionSpec, parse_answer
+from seqchat.tasks.registry import TaskSpec, get_task
 
 BINARY_WORDS = {1: ("yes", "positive"), 0: ("no", "negative")}
 # per template family: what the positive class asserts the presence of, written with the task's fills

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from seqchat.data.tasks import TaskSpec, get_task
 from seqchat.errors import SeqChatInputError
+from seqchat.tasks.registry import TaskSpec, get_task
 
 BINARY_KEYS = {0: "negative", 1: "positive"}
 
@@ -38,7 +38,7 @@ class TemplateFamily:
 def _read_yaml(name: str) -> dict[str, Any]:
     path = resources.files("seqchat.data") / "templates" / f"{name}.yaml"
     if not path.is_file():
-        raise SeqChatInputError(f"no template file '{name}.yaml' in seqchat/data/templates")
+        raise SeqChatInputError(f"no template file '{name}.yaml' in seqchat/tasks/templates")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 

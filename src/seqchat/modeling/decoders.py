@@ -119,7 +119,7 @@ def load_decoder(name_or_path: str, dtype=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m seqchat.decoders --prepare`: convert the default decoder now."""
+    """`python -m seqchat.modeling.decoders --prepare`: convert the default decoder now."""
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--prepare", action="store_true", help="convert the wheel GGUF into the cache")
     p.add_argument("--name", default=DEFAULT_DECODER, choices=sorted(DECODERS))

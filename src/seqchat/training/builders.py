@@ -58,7 +58,7 @@ def _train_cfg(raw: dict[str, Any], args: argparse.Namespace):
 def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
     """Training and validation sequences of a pretraining corpus (built from shared data, cached as FASTA)."""
     from seqchat.data.corpora import write_corpus
-    from seqchat.sequences import iter_fasta_records
+    from seqchat.modeling.sequences import iter_fasta_records
 
     path = Path(spec.get("path") or out_dir / f"corpus_{spec['modality']}.fa")
     if not path.exists():
@@ -114,8 +114,8 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     part from a saved seqchat model (e.g. the shipped one, to continue training in a later session);
     `init_skip` lists top-level parts (e.g. `projector`) that start fresh instead (a changed projector type).
     """
-    from seqchat.config import SeqChatConfig
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model_cfg = dict(model_cfg)
     init = model_cfg.pop("init_encoders", {}) or {}

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from seqchat.argtypes import positive_int
+from seqchat.cli.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import REFERENCE, check_reference_name
-from seqchat.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.modeling.processor import REFERENCE, check_reference_name
+from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
 from seqchat.serving.predict import class_task
 
 
@@ -62,7 +62,7 @@ def _confidence_line(answer: Any, task: str | None) -> str:
     if answer.probability is not None:
         parts.append(f"P(stated class) {100 * answer.probability:.1f}%")
     if answer.probabilities and task:
-        from seqchat.data.tasks import get_task
+        from seqchat.tasks.registry import get_task
 
         labels = get_task(task).labels
         parts.append(", ".join(f"{labels.get(k, k)} {100 * v:.1f}%" for k, v in answer.probabilities.items()))

@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqchat.errors import SeqChatInputError
-from seqchat.projectors import segment_pool
-from seqchat.tokenization import get_sequence_tokenizer
+from seqchat.modeling.projectors import segment_pool
+from seqchat.modeling.tokenization import get_sequence_tokenizer
 
 HEAD_FORMATS = ("logits", "probs")
 SPEC_FILE = "encoder.json"
