@@ -36,7 +36,7 @@ class TemplateFamily:
 
 
 def _read_yaml(name: str) -> dict[str, Any]:
-    path = resources.files("seqchat.data") / "templates" / f"{name}.yaml"
+    path = resources.files("seqchat.tasks") / "templates" / f"{name}.yaml"
     if not path.is_file():
         raise SeqChatInputError(f"no template file '{name}.yaml' in seqchat/tasks/templates")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
