@@ -1,40 +1,45 @@
-"""The `seqchat` command line: each subcommand lives in the module that owns the feature."""
+"""The `seqchat` command line: one table of commands; every argparse definition lives in this package.
+
+Each module here registers its commands' parsers (`register(subparsers)`) and holds their handlers, which call
+the library (modeling, tasks, data, training, evaluation, serving); nothing below `seqchat.cli` parses arguments.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from types import ModuleType
 
 from seqchat import __version__
+from seqchat.cli import chat, data, evaluation, gene, serving, training
 from seqchat.errors import SeqChatInputError
 
-# subcommand -> module exposing `register(subparsers)`; each registered parser sets `func`.
-COMMANDS: dict[str, str] = {
-    "ask": "seqchat.cli.chat",
-    "chat": "seqchat.cli.chat",
-    "predict": "seqchat.serving.predict",
-    "serve": "seqchat.serving.server",
-    "data": "seqchat.cli.data",
-    "eval": "seqchat.cli.evaluation",
-    "baseline": "seqchat.cli.evaluation",
-    "report": "seqchat.cli.evaluation",
-    "benchmark": "seqchat.cli.evaluation",
-    "gene-function": "seqchat.evaluation.gene_report",
-    "pretrain-encoder": "seqchat.training.builders",
-    "train": "seqchat.training.builders",
-    "train-heads": "seqchat.training.heads",
-    "export": "seqchat.training.export",
+# command -> the module that defines its parser (`register(subparsers)`, which sets `func`) and its handler
+COMMANDS: dict[str, ModuleType] = {
+    "ask": chat,
+    "chat": chat,
+    "predict": serving,
+    "serve": serving,
+    "data": data,
+    "eval": evaluation,
+    "baseline": evaluation,
+    "report": evaluation,
+    "benchmark": evaluation,
+    "gene-function": gene,
+    "pretrain-encoder": training,
+    "train": training,
+    "train-heads": training,
+    "export": training,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="seqchat", description=__doc__)
+    parser = argparse.ArgumentParser(prog="seqchat", description="Chat about DNA, RNA and protein sequences.")
     parser.add_argument("--version", action="version", version=f"seqchat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in dict.fromkeys(COMMANDS.values()):
-        importlib.import_module(module).register(sub)
+        module.register(sub)
     return parser
 
 
@@ -47,6 +52,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqchat: error: {e}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

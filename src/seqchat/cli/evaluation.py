@@ -119,6 +119,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_benchmark)
 
 
+def _parser() -> argparse.ArgumentParser:
+    """A parser of this module's commands (`seqchat benchmark` runs eval and baseline through it)."""
+    parser = argparse.ArgumentParser(prog="seqchat")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
 def _command(args: argparse.Namespace) -> str:
     argv = getattr(args, "argv", None) or sys.argv[1:]
     return "seqchat " + shlex.join(argv)
@@ -292,8 +299,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """Every chosen system on the same subsample, then the report."""
-    from seqchat.cli import build_parser
-
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
@@ -306,7 +311,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         argv = ["eval"] if name == "seqchat" else ["baseline", name]
         argv += shared + ["--out", str(Path(args.runs) / name)]
         argv += ["--model", args.model] if name == "seqchat" and args.model else []
-        sub = build_parser().parse_args(argv)
+        sub = _parser().parse_args(argv)
         sub.argv = argv
         sub.func(sub)
     return cmd_report(argparse.Namespace(runs=args.runs, out=args.report, gene_json=args.gene_json, gene_ablation=args.gene_ablation))

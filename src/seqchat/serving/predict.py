@@ -13,7 +13,6 @@ already holds. A record that is not a valid sequence for the task is reported wi
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import sys
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqchat.cli.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import (
     Sequence,
@@ -222,7 +220,7 @@ class PredictSummary:
         return self.predicted / self.seconds if self.seconds > 0 else 0.0
 
 
-def _count_records(path: Path) -> int:
+def count_records(path: Path) -> int:
     with _open_text(path) as fh:
         return sum(1 for line in checked_lines(fh, str(path)) if line.startswith(">"))
 
@@ -317,7 +315,7 @@ def predict_fasta(
     if get_task(task_name).is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
     fasta = Path(fasta)
-    total = _count_records(fasta)
+    total = count_records(fasta)
     with _open_text(fasta) as fh:
         records = ((h.split()[0], r) for h, r in iter_fasta_records(fh, str(fasta)))
         return predict_records(model, task_name, records, total, fasta.name, out, **kwargs)
@@ -379,7 +377,7 @@ def predict_pairs(
             total = max(0, sum(1 for line in fh if line.strip()) - 1)
         records: Iterator[tuple[str, Any]] = _pair_table(paths[0], task.roles)
     elif len(paths) == 2:
-        total = _count_records(paths[0])
+        total = count_records(paths[0])
         records = _pair_fastas(paths[0], paths[1])
     else:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
@@ -467,73 +465,3 @@ def predict_records(
     bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """Predict a task for every record of a FASTA file (a pair task: a pair CSV or two FASTA files)."""
-    from seqchat.serving.api import SeqChat
-    from seqchat.tasks.registry import get_task
-
-    resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
-    pair = get_task(args.task).is_pair
-    fastas = args.fasta or []
-    ok = (bool(args.pairs) != bool(fastas) and len(fastas) in (0, 2)) if pair else (not args.pairs and len(fastas) == 1)
-    if not ok:
-        hint = pair_input_hint(args.task) if pair else "give one FASTA file (--fasta)"
-        raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")
-    # every input is checked before the model loads: task, mode, output file, and a FASTA file that can be
-    # read to the end (not truncated, UTF-8)
-    check_shard(args.num_shards, args.shard_index)
-    check_output(Path(args.out), prediction_columns(args.task, args.mode))
-    for f in fastas:
-        _count_records(Path(f))
-    bot = SeqChat.load(model=args.model, config=args.config)
-    kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
-                  question_index=args.question_index, max_new_tokens=args.max_new_tokens,
-                  calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
-                  num_shards=args.num_shards, shard_index=args.shard_index)  # fmt: skip
-    try:
-        if pair:
-            s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
-        else:
-            s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
-    except KeyboardInterrupt:
-        print(f"\nseqchat predict: interrupted; every finished chunk is saved in {args.out}: run the same "
-              "command again to resume where it stopped", file=sys.stderr)  # fmt: skip
-        return 130
-    parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
-    if s.already_done:
-        parts.append(f"{s.already_done} already in {args.out}")
-    if s.skipped:
-        parts.append(f"{len(s.skipped)} skipped: {', '.join(i for i, _ in s.skipped[:10])}"
-                     + (" ..." if len(s.skipped) > 10 else ""))  # fmt: skip
-    print("seqchat predict: " + "; ".join(parts) + f" -> {args.out}", file=sys.stderr)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `predict` subcommand."""
-    p = sub.add_parser("predict", help="predict a task for every sequence of a FASTA file into a CSV")
-    p.add_argument("--task", required=True, help="task name (`seqchat data tasks` lists them)")
-    p.add_argument(
-        "--fasta", nargs="+", metavar="FASTA",
-        help="input FASTA (plain or .gz); records are named by their ids. A pair task takes two files "
-        "(e.g. antibodies then antigens) whose records are matched by id",
-    )
-    p.add_argument("--pairs", help="a pair task's input: CSV/TSV with the columns id and the task's two roles "
-                   "(e.g. id,antibody,antigen; `seqchat data tasks` lists the roles)")  # fmt: skip
-    p.add_argument("--out", required=True, help="output CSV; rerunning skips the ids it already holds")
-    p.add_argument("--model", help="trained model folder (default: the shipped model)")
-    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
-    p.add_argument("--mode", default="auto", choices=["auto", "score", "generate"],
-                   help="auto: candidate scoring for class tasks, generation for the others")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--chunk-size", type=positive_int, default=256, help="records read and written per step")
-    p.add_argument("--question-index", type=int, default=None,
-                   help="which held-out question template to ask (default: picked by a hash of each sequence)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=48)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--num-shards", type=positive_int, default=1,
-                   help="split the input over this many processes (each with its own --out)")  # fmt: skip
-    p.add_argument("--shard-index", type=int, default=0, help="which shard this process predicts: 0..N-1")
-    p.set_defaults(func=run_predict)

@@ -8,7 +8,6 @@ sequences inline and never name files on the server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -19,14 +18,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, Field
 from starlette.requests import Request  # at module level: FastAPI resolves endpoint annotations here
 
-from seqchat.cli.argtypes import port_number, positive_int
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.processor import check_reference_name
 from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
@@ -778,51 +775,3 @@ def allowed_hosts(bind: str, extra: list[str] | None) -> tuple[str, ...]:
     """Localhost names, the address the server binds to (unless a wildcard) and the --allowed-host names."""
     named = [] if bind in ("0.0.0.0", "::", "") else [bind]
     return tuple(dict.fromkeys([*LOCAL_HOSTS, *named, *(extra or [])]))
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    """Load the model and serve it until interrupted."""
-    import uvicorn
-
-    from seqchat.serving.api import DEFAULT_CONFIG, SeqChat
-
-    limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                    max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
-                    predict_chunk=args.predict_chunk,
-                    max_attribution_residues=args.max_attribution_residues)  # fmt: skip
-    bot = SeqChat.load(model=args.model, config=args.config)
-    print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    model_id = Path(args.model).name if args.model else Path(args.config).stem if args.config else DEFAULT_CONFIG
-    app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host), model_id)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `serve` subcommand."""
-    d = Limits()
-    p = sub.add_parser("serve", help="HTTP API and web chat page (FastAPI + uvicorn)")
-    p.add_argument("--model", help="trained model folder (default: the shipped model)")
-    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it on the network)"
-    )
-    p.add_argument("--port", type=port_number, default=8000)
-    p.add_argument("--allowed-host", action="append", metavar="NAME",
-                   help="also answer requests whose Host header is NAME ('*': any; default: localhost names "
-                        "and the --host address)")  # fmt: skip
-    p.add_argument("--max-batch", type=positive_int, default=d.max_batch, help="requests answered together")
-    p.add_argument("--max-queue", type=positive_int, default=d.max_queue, help="waiting requests before 503s")
-    p.add_argument("--max-body-bytes", type=positive_int, default=d.max_body_bytes)
-    p.add_argument("--max-sequences", type=positive_int, default=d.max_sequences, help="sequences per request")
-    p.add_argument(
-        "--max-sequence-length", type=positive_int, default=d.max_sequence_length, help="residues per sequence"
-    )
-    p.add_argument("--predict-chunk", type=positive_int, default=d.predict_chunk,
-                   help="sequences of a prediction run between two chat batches")  # fmt: skip
-    p.add_argument("--max-attribution-residues", type=positive_int, default=d.max_attribution_residues,
-                   help="residues one request may ask attribution over (memory grows with them)")  # fmt: skip
-    p.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
-    p.set_defaults(func=run_serve)

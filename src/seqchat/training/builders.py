@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import yaml
 from seqchat.errors import SeqChatInputError
 
 
-def _read_yaml(path: str) -> dict[str, Any]:
+def read_yaml(path: str) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise SeqChatInputError(f"config file '{p}' does not exist")
@@ -44,7 +43,7 @@ def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
     return out
 
 
-def _train_cfg(raw: dict[str, Any], args: argparse.Namespace):
+def train_config(raw: dict[str, Any], args: argparse.Namespace):
     from seqchat.training.loop import TrainConfig
 
     cfg = TrainConfig.from_dict(raw.get("train", {}))
@@ -93,20 +92,6 @@ def _multitask_job(raw: dict[str, Any], cfg: Any) -> Any:
 OBJECTIVES = {"mlm": _mlm_job, "multitask": _multitask_job}
 
 
-def run_pretrain(args: argparse.Namespace) -> int:
-    """Train one encoder: masked LM on a corpus, or the supervised multi-task stage."""
-    from seqchat.training.loop import train
-
-    raw = _read_yaml(args.config)
-    objective = raw.get("objective", "mlm")
-    if objective not in OBJECTIVES:
-        raise SeqChatInputError(f"objective '{objective}' is not one of {sorted(OBJECTIVES)}")
-    cfg = _train_cfg(raw, args)
-    job = OBJECTIVES[objective](raw, cfg)
-    print(json.dumps(train(job, cfg, resume=args.resume)))
-    return 0
-
-
 def build_model_for_training(model_cfg: dict[str, Any]):
     """The seqchat model of a training config.
 
@@ -140,51 +125,3 @@ def build_model_for_training(model_cfg: dict[str, Any]):
         if missing:
             raise SeqChatInputError(f"init_from '{warm_start}' does not match this config: {missing[:3]}")
     return model
-
-
-def run_train(args: argparse.Namespace) -> int:
-    """Instruction tuning of a seqchat model."""
-    import torch
-
-    from seqchat.training.instruct import InstructJob, load_records
-    from seqchat.training.loop import latest_checkpoint, train
-
-    raw = recipe_arm(_read_yaml(args.config), args.arm)
-    cfg = _train_cfg(raw, args)
-    data = raw.get("data", {})
-    torch.manual_seed(cfg.seed)
-    model = build_model_for_training(raw["model"])
-    job = InstructJob(
-        model=model,
-        train=load_records(data["build_dir"], "train", data.get("tasks"), data.get("max_per_task")),
-        valid=load_records(data["build_dir"], "valid", data.get("tasks"), data.get("valid_per_task", 4)),
-        batch_size=cfg.batch_size,
-        sampling=data.get("sampling", "uniform"),
-        seed=cfg.seed,
-        valid_per_task=int(data.get("valid_per_task", 4)),
-    )
-    if cfg.route_warmup_steps and not (args.resume and latest_checkpoint(Path(cfg.out_dir))):
-        print(json.dumps({"route_warmup": job.route_warmup(cfg.route_warmup_steps, cfg.route_warmup_lr, Path(cfg.out_dir))}))
-    print(json.dumps(train(job, cfg, resume=args.resume)))
-    return 0
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
-    p.add_argument("--out-dir", dest="out_dir")
-    p.add_argument("--max-steps", dest="max_steps", type=int)
-    p.add_argument("--stop-after-step", dest="stop_after_step", type=int, help="checkpoint and stop after this step")
-    p.add_argument("--max-time-s", dest="max_time_s", type=float, help="checkpoint and stop after this many seconds")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `pretrain-encoder` and `train`."""
-    p = sub.add_parser("pretrain-encoder", help="masked-LM pretraining of a sequence encoder")
-    _common(p)
-    p.set_defaults(func=run_pretrain)
-    p = sub.add_parser("train", help="multi-task instruction tuning (decoder frozen)")
-    _common(p)
-    p.add_argument("--arm", help="the variant to train, for a recipe with `arms:` (an ablation)")
-    p.set_defaults(func=run_train)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
@@ -265,34 +264,3 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         _eval_table(eval_dir),
     ]
     return "\n".join(lines) + "\n"
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `export`."""
-    p = sub.add_parser("export", help="write a trained run as a shippable fp16 model folder with a model card")
-    p.add_argument("--run", help="instruction-tuning run folder (holds final/ and log.jsonl); without it, only "
-                   "the card's test metrics are rewritten from --eval-dir (training_summary.json of --out is kept)")
-    p.add_argument("--out", required=True, help="output folder, e.g. src/seqchat/weights/seqchat-small")
-    p.add_argument("--pretrain", action="append", default=[], help="MODALITY=RUN_DIR of encoder pretraining runs")
-    p.add_argument("--eval-dir", help="a `seqchat eval` output folder whose table goes into the card")
-    p.add_argument("--heads", help="the `seqchat train-heads` folder of stage 1 (its summary goes into the card)")
-
-    def run(args: argparse.Namespace) -> int:
-        pre = {}
-        for item in args.pretrain:
-            m, sep, d = item.partition("=")
-            if not sep:
-                raise SeqChatInputError(f"--pretrain takes MODALITY=RUN_DIR, got '{item}'")
-            pre[m] = Path(d)
-        if args.run is None:
-            if not args.eval_dir:
-                raise SeqChatInputError("give --run (export a training run) or --eval-dir (refresh the card's test metrics)")
-            refresh_card(Path(args.out), Path(args.eval_dir))
-            print(json.dumps({"out": args.out, "card": "test metrics from " + args.eval_dir}))
-            return 0
-        info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None,
-                      Path(args.heads) if args.heads else None)
-        print(json.dumps({"out": args.out, "weights_mb": info["weights_mb"]}))
-        return 0
-
-    p.set_defaults(func=run)
