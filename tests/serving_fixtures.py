@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY_DECODER, tiny_config
-from seqchat.serving.server import BatchingWorker
+from seqchat.serving.worker import BatchingWorker
 
 # an untied output head makes the tiny random decoder write words instead of repeating a newline
 UNTIED = {**TINY_DECODER, "tie_word_embeddings": False}

@@ -9,7 +9,7 @@ import pytest
 
 from seqchat.cli import main
 from seqchat.data.build import SPLITS, BuildConfig, build_dataset, load_split, read_records
-from seqchat.data.sources import reverse_complement, seq_key
+from seqchat.data.records import reverse_complement, seq_key
 from seqchat.tasks import templates as T
 from seqchat.tasks.registry import TASKS, get_task
 

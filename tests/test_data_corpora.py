@@ -6,7 +6,7 @@ import pytest
 
 from seqchat.data import corpora as C
 from seqchat.data.build import task_splits
-from seqchat.data.sources import reverse_complement, seq_key
+from seqchat.data.records import reverse_complement, seq_key
 from seqchat.tasks.registry import TASKS
 
 pytestmark = pytest.mark.integration

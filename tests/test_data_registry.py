@@ -16,7 +16,7 @@ import pytest
 from seqchat.data.build import task_splits
 from seqchat.data.pairs import pair_key
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import reverse_complement, seq_key
+from seqchat.data.records import reverse_complement, seq_key
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import MODALITIES
 from seqchat.tasks import templates as T

@@ -7,16 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from seqchat.tasks.calibration import (
+from seqchat.evaluation.reliability import (
     N_BINS,
-    PlattCalibrator,
     calibrate,
-    class_logits,
     expected_calibration_error,
     plot_reliability,
-    positive_probability,
     reliability_diagram,
 )
+from seqchat.tasks.calibration import PlattCalibrator, class_logits, positive_probability
 
 POSITIVE = np.array([True, True, False, False])
 # candidate geometric-mean token probabilities 0.5, 0.3 (positive answers) and 0.2, 0.4 (negative)

@@ -11,7 +11,7 @@ import torch
 
 from conftest import SHARED_DATA
 from seqchat.cli import main
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation import specialist as S
 from seqchat.evaluation.benchmark import load_run, sample_examples

@@ -18,7 +18,8 @@ from seqchat.serving.predict import (
     prediction_columns,
     resolved_mode,
 )
-from seqchat.serving.server import Limits, allowed_hosts, create_app
+from seqchat.serving.schemas import Limits
+from seqchat.serving.server import allowed_hosts, create_app
 from seqchat.tasks.registry import get_task
 
 

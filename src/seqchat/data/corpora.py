@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import reverse_complement, seq_key
+from seqchat.data.records import reverse_complement, seq_key
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import Sequence, iter_fasta_records
 from seqchat.tasks.registry import TASKS

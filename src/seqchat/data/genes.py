@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqchat.data.sources import Example, Raw, stable_fraction
+from seqchat.data.records import Example, Raw, stable_fraction
 from seqchat.errors import SeqChatInputError
 
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqchat.data.sources import Example, Raw, SplitReport, TaskSplits, _open_text, clean_residues, seq_key
+from seqchat.data.records import Example, Raw, clean_residues, seq_key
+from seqchat.data.sources import SplitReport, TaskSplits, _open_text
 from seqchat.errors import SeqChatInputError
 
 HELD_OUT = ("train", "valid", "test")

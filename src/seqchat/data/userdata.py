@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from seqchat.data.sources import LOADERS, Example, Raw, stable_fraction
+from seqchat.data.records import Example, Raw, stable_fraction
+from seqchat.data.sources import LOADERS
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import MODALITIES, guess_modality, iter_fasta_records, make_sequence
 from seqchat.tasks.registry import TASKS, TaskSpec

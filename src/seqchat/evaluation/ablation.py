@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from seqchat.evaluation.benchmark import load_run, sample_examples
-from seqchat.evaluation.report import GENE_TASK_METRICS, _f
+from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
 from seqchat.modeling.projectors import projector_class
 from seqchat.modeling.tokenization import window_starts
 
@@ -134,9 +134,9 @@ def render_ablation(ablation_dir: str | Path) -> list[str]:
         text = a["metrics"].get("gene_description", {})
         ec = a["metrics"].get("gene_ec", {})
         out.append(f"| {name} | {a['projector']} | {a['decoder']} | {a['trainable_params']:,} | {a['steps']} | "
-                   f"{_f(a['median_step_s'], 2)} | {_f(a['gene_tokens'], 0)} | {_f(a['valid_loss'])} | "
-                   + " | ".join(_f(text.get(m)) for m in TEXT_METRICS) + " | "
-                   + " | ".join(_f(ec.get(m)) for m in EC_METRICS) + f" | {_f(a['examples_per_s'], 2)} |")  # fmt: skip
+                   f"{cell(a['median_step_s'], 2)} | {cell(a['gene_tokens'], 0)} | {cell(a['valid_loss'])} | "
+                   + " | ".join(cell(text.get(m)) for m in TEXT_METRICS) + " | "
+                   + " | ".join(cell(ec.get(m)) for m in EC_METRICS) + f" | {cell(a['examples_per_s'], 2)} |")  # fmt: skip
     n = {a["metrics"].get("gene_description", {}).get("n") for a in arms.values()}
     data = {a["data_version"] for a in arms.values()}
     out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))} (seeded subsample, seed 0); "

@@ -33,7 +33,7 @@ import numpy as np
 
 from seqchat.data.build import load_split
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import auroc, evaluate_predictions
 from seqchat.tasks.answers import class_order

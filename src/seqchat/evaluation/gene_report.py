@@ -166,7 +166,7 @@ def build_report(
 
 def _examples(res: dict[str, Any], n: int = 3) -> list[str]:
     from seqchat.data.build import task_splits
-    from seqchat.data.sources import stable_fraction
+    from seqchat.data.records import stable_fraction
 
     test = task_splits("gene_description").test
     preds = res["transfer"]["gene_description"]["predictions"]

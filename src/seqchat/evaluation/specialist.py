@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import System, TaskOutput, sample_examples
 from seqchat.evaluation.retrieval import load_sequence_encoder

@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
 from seqchat.evaluation.baselines import KmerFit, fit_kmer_selected, upper
 from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples, score_task
-from seqchat.tasks import templates as T
-from seqchat.tasks.answers import parse_prediction
-from seqchat.tasks.calibration import (
+from seqchat.evaluation.reliability import (
     CalibrationResult,
-    PlattCalibrator,
     calibration_metrics,
     plot_reliability,
     reliability_diagram,
 )
+from seqchat.tasks import templates as T
+from seqchat.tasks.answers import parse_prediction
+from seqchat.tasks.calibration import PlattCalibrator
 from seqchat.tasks.predict import (
     SEQ_NAME,
     TaskPrediction,

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from torch import nn
 
-from seqchat.data.sources import Example, reverse_complement
+from seqchat.data.records import Example, reverse_complement
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import data_version, sample_examples
 from seqchat.evaluation.metrics import mcc, pearson

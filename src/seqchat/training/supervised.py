@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import sample_examples
 from seqchat.evaluation.specialist import SPECIALIST_TYPES, mean_pooled
