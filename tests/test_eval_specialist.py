@@ -16,7 +16,7 @@ from seqchat.errors import SeqChatInputError
 from seqchat.evaluation import specialist as S
 from seqchat.evaluation.benchmark import load_run, sample_examples
 from seqchat.evaluation.systems import kmer_system, primary_score
-from seqchat.serving.api import shipped_model_dir
+from seqchat.modeling.hub import shipped_model_dir
 
 TINY = {"dna": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 512, "overlap": 10},
         "protein": {"source": "esm-tiny", "tokenizer": "esm_residue", "window": 1022, "overlap": 10}}  # fmt: skip

@@ -14,6 +14,7 @@ from seqchat.errors import SeqChatInputError
 from seqchat.modeling.processor import REFERENCE, check_reference_name
 from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
 from seqchat.serving.predict import class_task
+from seqchat.tasks.registry import get_task
 
 
 def _sequences(args: argparse.Namespace) -> dict:
@@ -34,10 +35,10 @@ def _sequences(args: argparse.Namespace) -> dict:
 
 def run_ask(args: argparse.Namespace) -> int:
     """Answer once and exit."""
-    from seqchat.serving.api import SeqChat
-
     seqs = _sequences(args)
     class_task(args.task)  # before the model loads, not after generating
+    from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
+
     bot = SeqChat.load(model=args.model, config=args.config)
     answer = bot.ask(args.question, seqs, max_new_tokens=args.max_new_tokens, task=args.task)
     if args.json:
@@ -62,8 +63,6 @@ def _confidence_line(answer: Any, task: str | None) -> str:
     if answer.probability is not None:
         parts.append(f"P(stated class) {100 * answer.probability:.1f}%")
     if answer.probabilities and task:
-        from seqchat.tasks.registry import get_task
-
         labels = get_task(task).labels
         parts.append(", ".join(f"{labels.get(k, k)} {100 * v:.1f}%" for k, v in answer.probabilities.items()))
     return "  [" + "; ".join(parts) + "]"
@@ -266,10 +265,10 @@ def _line_reader(stream: TextIO) -> Callable[[str], str | None]:
 
 def run_chat(args: argparse.Namespace) -> int:
     """An interactive conversation until /quit or end of input."""
-    from seqchat.serving.api import SeqChat
-
     seqs = _sequences(args)
     class_task(args.task)
+    from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
+
     bot = SeqChat.load(model=args.model, config=args.config)
     session = ChatSession(bot, seqs, max_new_tokens=args.max_new_tokens, show_confidence=args.confidence,
                           task=args.task)  # fmt: skip

@@ -10,7 +10,12 @@ from typing import Any
 
 import yaml
 
+from seqchat.data.build import BuildConfig, build_dataset
+from seqchat.data.corpora import write_corpus
+from seqchat.data.examples import write_examples
+from seqchat.data.userdata import register_user_task
 from seqchat.errors import SeqChatInputError
+from seqchat.tasks.registry import TASKS
 
 
 def register(subparsers: Any) -> None:
@@ -52,8 +57,6 @@ def register(subparsers: Any) -> None:
 
 
 def _register_user_tasks(paths: list[str]) -> list[str]:
-    from seqchat.data.userdata import register_user_task
-
     names = []
     for p in paths:
         path = Path(p)
@@ -78,8 +81,6 @@ def _register_user_tasks(paths: list[str]) -> list[str]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the dataset."""
-    from seqchat.data.build import BuildConfig, build_dataset
-
     user = _register_user_tasks(args.user_task)
     cfg = BuildConfig(
         seed=args.seed,
@@ -157,8 +158,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     """List the registry."""
-    from seqchat.tasks.registry import TASKS
-
     if args.json:
         print(json.dumps({n: {"group": t.group, "type": t.task_type, "inputs": t.inputs, "roles": t.roles,
                               "metrics": t.metrics} for n, t in TASKS.items()}, indent=1))
@@ -172,8 +171,6 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_examples(args: argparse.Namespace) -> int:
     """Write docs/data_examples.md."""
-    from seqchat.data.examples import write_examples
-
     n = write_examples(args.out, seed=args.seed)
     print(f"wrote {n} conversations to {args.out}")
     return 0
@@ -181,8 +178,6 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 def cmd_corpus(args: argparse.Namespace) -> int:
     """Write one pretraining corpus."""
-    from seqchat.data.corpora import write_corpus
-
     n = write_corpus(args.modality, args.out, args.max)
     print(f"wrote {n} {args.modality} sequences to {args.out}")
     return 0

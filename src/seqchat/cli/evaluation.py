@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from seqchat.errors import SeqChatInputError
+from seqchat.evaluation.baselines import SELECT_GRID
+from seqchat.evaluation.benchmark import benchmark_tasks, run_benchmark
+from seqchat.evaluation.specialist import (
+    SPECIALIST_KINDS,
+    SPECIALIST_TYPES,
+    SpecialistConfig,
+    specialist_system,
+)
+from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system, seqchat_system, zeroshot_system
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.tasks.predict import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
+from seqchat.tasks.registry import get_task
 
 DEFAULT_RUNS = Path("runs/bench")
 GENE_JSON = Path("runs/gene_function/report.json")
@@ -134,7 +146,6 @@ def _command(args: argparse.Namespace) -> str:
 def _setup(args: argparse.Namespace) -> list[str]:
     import torch
 
-    from seqchat.evaluation.benchmark import benchmark_tasks
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -143,8 +154,6 @@ def _setup(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace, name: str, system: Any, tasks: list[str], config: dict[str, Any]) -> dict[str, Any]:
-    from seqchat.evaluation.benchmark import run_benchmark
-
     run = run_benchmark(name, system, tasks, args.out, split=args.split, max_per_task=args.max_per_task,
                         seed=args.seed, config=config, resume=args.resume, plots=not args.no_plots,
                         command=_command(args))  # fmt: skip
@@ -154,9 +163,8 @@ def _run(args: argparse.Namespace, name: str, system: Any, tasks: list[str], con
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a seqchat model."""
-    from seqchat.evaluation.systems import seqchat_system
-    from seqchat.serving.api import SeqChat, shipped_model_dir
-    from seqchat.tasks.predict import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
+    from seqchat.modeling.hub import shipped_model_dir  # start-up: loads the model code (transformers)
+    from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
 
     tasks = _setup(args)
     if args.model is None and args.config is None and shipped_model_dir() is None:
@@ -197,8 +205,7 @@ _SPECIALIST_SETTINGS = ("max_train", "max_valid", "max_seconds", "eval_every", "
 def _specialist_config(args: argparse.Namespace) -> Any:
     """Encoders from the shipped model (or --init-model); with --model-config / --dna-encoder / --protein-encoder,
     as that recipe starts them (its `init_encoders` folders) or as given."""
-    from seqchat.evaluation.specialist import SPECIALIST_KINDS, SpecialistConfig
-    from seqchat.serving.api import shipped_model_dir
+    from seqchat.modeling.hub import shipped_model_dir  # start-up: loads the model code (transformers)
 
     settings = {k: getattr(args, k) for k in _SPECIALIST_SETTINGS if getattr(args, k) is not None}
     if settings.get("max_residues") == 0:
@@ -207,8 +214,6 @@ def _specialist_config(args: argparse.Namespace) -> Any:
     recipe = args.model_config or args.dna_encoder or args.protein_encoder
     init = args.init_model or (None if recipe else _transformer_model(shipped_model_dir()))
     if init is not None:
-        from seqchat.modeling.config import SeqChatConfig
-
         if not (Path(init) / "config.json").exists():
             raise SeqChatInputError(f"--init-model '{init}' is not a seqchat model folder (no config.json)")
         model_cfg = SeqChatConfig.from_file(Path(init) / "config.json")
@@ -230,8 +235,7 @@ def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
     """Encoders and modalities of a training recipe, with --dna-encoder / --protein-encoder swapped in."""
     import yaml
 
-    from seqchat.modeling.config import SeqChatConfig
-    from seqchat.serving.api import default_config_path
+    from seqchat.modeling.hub import default_config_path  # start-up: loads the model code (transformers)
 
     path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
     doc = yaml.safe_load(path.read_text())
@@ -252,13 +256,8 @@ def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Run one baseline."""
-    from seqchat.tasks.registry import get_task
-
     tasks = _setup(args)
     if args.baseline == "kmer":
-        from seqchat.evaluation.baselines import SELECT_GRID
-        from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system
-
         system = kmer_system(args.max_train, args.seed)
         kept = [t for t in tasks if get_task(t).task_type in KMER_TYPES]
         config = {"features": "k-mer frequencies per k, scaled to [-1, 1]", "k": KMER_K, "max_train": args.max_train,
@@ -266,8 +265,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
                             "with the best primary metric on the whole validation split is kept",
                   "strengths": SELECT_GRID}  # fmt: skip
     elif args.baseline == "specialist":
-        from seqchat.evaluation.specialist import SPECIALIST_TYPES, specialist_system
-
         cfg = _specialist_config(args)
         if not args.threads:
             import torch
@@ -280,8 +277,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         kept = [t for t in tasks if get_task(t).task_type in SPECIALIST_TYPES]
         config = cfg.describe()
     else:
-        from seqchat.evaluation.systems import zeroshot_system
-
         system, describe = zeroshot_system(args.decoder, args.batch_size, args.max_new_tokens, args.max_residues)
         kept, config = tasks, describe()
     config["skipped_tasks"] = [t for t in tasks if t not in kept]
@@ -291,7 +286,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the benchmark report."""
-    from seqchat.evaluation.report import write_report
+    from seqchat.evaluation.report import write_report  # start-up: loads the model code (transformers)
 
     print("wrote", write_report(args.runs, args.out, args.gene_json, args.gene_ablation))
     return 0

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict a task for every record of a FASTA file (a pair task: a pair CSV or two FASTA files)."""
-    from seqchat.serving.api import SeqChat  # start-up: loads transformers, only when a model is needed
+    from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
 
     resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
     pair = get_task(args.task).is_pair
@@ -101,10 +101,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """Load the model and serve it until interrupted."""
     import uvicorn  # start-up: the web server, only for `seqchat serve`
 
-    from seqchat.serving.api import (  # start-up: loads transformers, only when a model is needed
-        DEFAULT_CONFIG,
-        SeqChat,
-    )
+    from seqchat.modeling.hub import DEFAULT_CONFIG  # start-up: loads the model code (transformers)
+    from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
 
     limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                     max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,

@@ -13,21 +13,18 @@ import torch
 
 from seqchat.errors import SeqChatInputError
 from seqchat.tasks.registry import get_task
-from seqchat.training.builders import (
-    OBJECTIVES,
-    build_model_for_training,
-    read_yaml,
-    recipe_arm,
-    train_config,
-)
-from seqchat.training.export import export, refresh_card
-from seqchat.training.heads import HeadsConfig, train_heads
 from seqchat.training.instruct import InstructJob, load_records
 from seqchat.training.loop import latest_checkpoint, train
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Train one encoder: masked LM on a corpus, or the supervised multi-task stage."""
+    from seqchat.training.builders import (  # start-up: loads the model code (transformers)
+        OBJECTIVES,
+        read_yaml,
+        train_config,
+    )
+
     raw = read_yaml(args.config)
     objective = raw.get("objective", "mlm")
     if objective not in OBJECTIVES:
@@ -40,6 +37,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Instruction tuning of a seqchat model."""
+    from seqchat.training.builders import (  # start-up: loads the model code (transformers)
+        build_model_for_training,
+        read_yaml,
+        recipe_arm,
+        train_config,
+    )
+
     raw = recipe_arm(read_yaml(args.config), args.arm)
     cfg = train_config(raw, args)
     data = raw.get("data", {})
@@ -97,6 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train_heads(args: argparse.Namespace) -> int:
     """`seqchat train-heads`: fit (or resume) stage 1 and print each task's validation figure."""
+    from seqchat.training.builders import read_yaml  # start-up: loads the model code (transformers)
+    from seqchat.training.heads import (  # start-up: loads the model code (transformers)
+        HeadsConfig,
+        train_heads,
+    )
+
     cfg = HeadsConfig.from_dict(read_yaml(args.config) if args.config else {})
     if args.tasks:
         cfg.tasks = [t for t in args.tasks.split(",") if t]
@@ -111,6 +121,8 @@ def run_train_heads(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export a training run (or refresh its card's test metrics)."""
+    from seqchat.training.export import export, refresh_card  # start-up: loads the model code (transformers)
+
     pre = {}
     for item in args.pretrain:
         m, sep, d = item.partition("=")

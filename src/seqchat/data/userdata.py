@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from seqchat.data import build
 from seqchat.data.records import Example, Raw, stable_fraction
 from seqchat.data.sources import LOADERS
 from seqchat.errors import SeqChatInputError
@@ -285,7 +286,6 @@ def register_user_task(
         tag_kind="Regression" if task_type == "regression" else "Classification",
     )
     TASKS[name] = spec
-    from seqchat.data import build
 
     # the global test set and cached splits depend on the registry
     build._raw.cache_clear()

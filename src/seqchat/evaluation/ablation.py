@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.evaluation.metrics import bleu, meteor, rouge_l
 from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
+from seqchat.modeling.model import SeqChatForConditionalGeneration
 from seqchat.modeling.projectors import projector_class
 from seqchat.modeling.tokenization import window_starts
 
@@ -30,8 +32,6 @@ PAIRED_METRICS = ("bleu1", "bleu4", "meteor", "rouge_l")
 
 def example_scores(eval_dir: Path, task: str = "gene_description") -> dict[str, dict[str, float]]:
     """Per test example (by source id): its sentence BLEU-1/BLEU-4, METEOR and ROUGE-L, from the predictions file."""
-    from seqchat.evaluation.metrics import bleu, meteor, rouge_l
-
     fns = {"bleu1": lambda r, p: bleu(r, p, n=1), "bleu4": lambda r, p: bleu(r, p, n=4), "meteor": meteor, "rouge_l": rouge_l}
     out = {}
     with open(eval_dir / "predictions" / f"{task}.csv", newline="", encoding="utf-8") as fh:
@@ -73,8 +73,6 @@ def render_contrasts(ablation_dir: str | Path) -> list[str]:
 
 def trainable_parameters(final: Path) -> int:
     """Parameters the arm trained (projector, LoRA adapters, unfrozen encoders), from its rebuilt model."""
-    from seqchat.modeling.model import SeqChatForConditionalGeneration
-
     model = SeqChatForConditionalGeneration.from_pretrained(final)
     return sum(p.numel() for p in model.trainable_parameters())
 

@@ -36,7 +36,9 @@ from seqchat.data.paths import data_dir
 from seqchat.data.records import Example
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import auroc, evaluate_predictions
+from seqchat.evaluation.plots import plot_task
 from seqchat.tasks.answers import class_order
+from seqchat.tasks.parsing import normalize_ec
 from seqchat.tasks.predict import TaskPrediction
 from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 
@@ -178,8 +180,6 @@ def score_task(
 
 
 def _ec_fmax(truths: list[Any], preds: list[Any]) -> float:
-    from seqchat.tasks.parsing import normalize_ec
-
     truth_sets = [frozenset(normalize_ec(e) for e in t) for t in truths]
     labels = sorted(set().union(*truth_sets, *(p for p in preds if p is not None)))
     out = evaluate_predictions([p if p is None else frozenset(p) for p in preds], truth_sets, "multilabel",
@@ -358,8 +358,6 @@ def run_benchmark(
             result.columns["p_positive"] = list(result.p_positive)
         write_predictions(out / "predictions" / f"{name}.csv", examples, result)
         if plots:
-            from seqchat.evaluation.plots import plot_task
-
             plot_task(out / "plots", task, [e.target for e in examples], preds, title=f"{system_name}: {name}")
         row = {"task": name, "sample": sample, "metrics": metrics, "seconds": seconds,
                "examples_per_s": len(examples) / max(seconds, 1e-9)}  # fmt: skip

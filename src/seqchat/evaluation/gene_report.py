@@ -16,6 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seqchat.data.build import task_splits
+from seqchat.data.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
+from seqchat.data.paths import data_dir
+from seqchat.data.records import stable_fraction
+from seqchat.evaluation.homology import mmseqs_available, mmseqs_search, run_transfer
+from seqchat.evaluation.metrics import meteor_uses_synonyms
+from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
+from seqchat.modeling.tokenization import window_starts
+
 # published numbers set beside ours (different data: NCBI gene summaries and UniProt enzymes)
 ANCHORS: dict[str, dict[str, Any]] = {
     "GeneChat": {
@@ -46,8 +55,6 @@ def data_version(root: Path) -> str:
 
 def split_check(records: list, split: Any) -> dict[str, Any]:
     """MMseqs2 hits of test proteins against training and valid proteins, by identity and coverage."""
-    from seqchat.evaluation.homology import mmseqs_search
-
     test = [r for r in records if split.split[r.uid] == "test"]
     rest = [r for r in records if split.split[r.uid] != "test"]
     t0 = time.time()
@@ -67,10 +74,6 @@ def split_check(records: list, split: Any) -> dict[str, Any]:
 
 def gene_data_summary(root: Path) -> dict[str, Any]:
     """Counts per genome and split, task counts, gene lengths and the clustering summary."""
-    from seqchat.data.build import task_splits
-    from seqchat.data.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
-    from seqchat.modeling.tokenization import window_starts
-
     records = list(gene_records(str(root)))
     split = gene_split(str(root))
     sizes = Counter(split.cluster.values())
@@ -125,11 +128,6 @@ def build_report(
     encoder_sets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every number of the page: data summary, transfer baselines and retrieval scores."""
-    from seqchat.data.paths import data_dir
-    from seqchat.evaluation.homology import mmseqs_available, run_transfer
-    from seqchat.evaluation.metrics import meteor_uses_synonyms
-    from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
-
     say = log or (lambda *_: None)
     t0 = time.time()
     root = data_dir()
@@ -165,9 +163,6 @@ def build_report(
 
 
 def _examples(res: dict[str, Any], n: int = 3) -> list[str]:
-    from seqchat.data.build import task_splits
-    from seqchat.data.records import stable_fraction
-
     test = task_splits("gene_description").test
     preds = res["transfer"]["gene_description"]["predictions"]
     method = "mmseqs" if "mmseqs" in preds else "protein_kmer"

@@ -29,6 +29,7 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.neighbors import NearestNeighbors
 
+from seqchat.evaluation.wordnet import load_wordnet
 from seqchat.tasks.parsing import AnswerSpec, normalize_ec, parse_answer
 
 # ---------------------------------------------------------------------------------------------
@@ -307,8 +308,6 @@ class _NoSynonyms:
 
 def meteor_uses_synonyms() -> bool:
     """Whether METEOR's WordNet synonym stage is available (else exact + stem matching only)."""
-    from seqchat.evaluation.wordnet import load_wordnet
-
     return load_wordnet() is not None
 
 
@@ -322,7 +321,6 @@ def meteor(references: Sequence, predictions: Sequence[str | None]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from seqchat.evaluation.wordnet import load_wordnet
 
     wordnet = load_wordnet()
     if wordnet is None:

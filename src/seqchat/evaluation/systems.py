@@ -26,6 +26,7 @@ from seqchat.evaluation.reliability import (
     plot_reliability,
     reliability_diagram,
 )
+from seqchat.modeling.decoders import load_decoder, load_tokenizer
 from seqchat.tasks import templates as T
 from seqchat.tasks.answers import parse_prediction
 from seqchat.tasks.calibration import PlattCalibrator
@@ -248,7 +249,6 @@ def zeroshot_system(
     """
     import torch
 
-    from seqchat.modeling.decoders import load_decoder, load_tokenizer
 
     tok = load_tokenizer(decoder)
     tok.padding_side = "left"

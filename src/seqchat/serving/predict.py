@@ -32,15 +32,14 @@ from seqchat.modeling.sequences import (
     iter_fasta_records,
     make_sequence,
 )
+from seqchat.tasks.predict import MODES, predict_task
+from seqchat.tasks.registry import get_task
 
 CLASS_TYPES = ("binary", "multiclass")
 
 
 def resolved_mode(task_name: str, mode: str) -> str:
     """The inference mode `auto` stands for: scoring for class tasks, generation otherwise."""
-    from seqchat.tasks.predict import MODES
-    from seqchat.tasks.registry import get_task
-
     if mode not in MODES:
         raise SeqChatInputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
     if mode == "auto":
@@ -50,8 +49,6 @@ def resolved_mode(task_name: str, mode: str) -> str:
 
 def class_task(task: Any) -> str | None:
     """None, or the name of a binary/multi-class task (one clear error otherwise, before any model work)."""
-    from seqchat.tasks.registry import get_task
-
     if task is None:
         return None
     if not isinstance(task, str):
@@ -66,8 +63,6 @@ def class_task(task: Any) -> str | None:
 
 def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
     """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed (generation)."""
-    from seqchat.tasks.registry import get_task
-
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
     cols = ["id", "prediction"]
@@ -83,8 +78,6 @@ def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
 
 def task_sequence(task_name: str, residues: str, name: str, max_length: int, modality: str | None = None) -> Sequence:
     """Validate one input as a sequence of the task's modality, or the given one (one clear error if it is not)."""
-    from seqchat.tasks.registry import get_task
-
     modality = modality or get_task(task_name).modality
     nucleotide = modality != "protein"
     if isinstance(residues, Sequence):
@@ -127,8 +120,6 @@ TaskInput = Sequence | tuple[Sequence, Sequence]
 def task_input(task_name: str, item: Any, name: str, max_length: int) -> TaskInput:
     """Validate one input of a task: a sequence, or for a pair task its two sequences, given as a pair in role
     order or as a mapping role→sequence (e.g. {"antibody": ..., "antigen": ...})."""
-    from seqchat.tasks.registry import get_task
-
     task = get_task(task_name)
     if not task.is_pair:
         return task_sequence(task_name, item, name, max_length)
@@ -176,9 +167,6 @@ def prediction_rows(
     calibrator: Any = None,
 ) -> list[dict[str, Any]]:
     """Predict a task for validated sequences; one dict per sequence with the `prediction_columns` keys."""
-    from seqchat.tasks.predict import predict_task
-    from seqchat.tasks.registry import get_task
-
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
     preds = predict_task(
@@ -310,8 +298,6 @@ def predict_fasta(
 ) -> PredictSummary:
     """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output
     (keyword arguments: those of `predict_records`)."""
-    from seqchat.tasks.registry import get_task
-
     if get_task(task_name).is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
     fasta = Path(fasta)
@@ -323,8 +309,6 @@ def predict_fasta(
 
 def pair_input_hint(task_name: str) -> str:
     """How to give a pair task's inputs to `seqchat predict`."""
-    from seqchat.tasks.registry import get_task
-
     a, b = get_task(task_name).roles
     return f"give a CSV with the columns id,{a},{b} (--pairs), or two FASTA files, {a}s then {b}s, with matching ids"
 
@@ -363,8 +347,6 @@ def predict_pairs(
 ) -> PredictSummary:
     """Predict a pair task for every row of a CSV/TSV (`id` and the two role columns) or every id of two FASTA
     files (role order; a record without a partner is skipped) into a CSV (keyword arguments: `predict_records`)."""
-    from seqchat.tasks.registry import get_task
-
     task = get_task(task_name)
     if not task.is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads one sequence per record: give one FASTA file")

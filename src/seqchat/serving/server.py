@@ -22,6 +22,7 @@ from starlette.requests import Request  # at module level: FastAPI resolves endp
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.processor import check_reference_name
 from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.serving.openai_compat import register_openai_routes, validation_error
 from seqchat.serving.predict import prediction_columns, task_input
 from seqchat.serving.schemas import (
     LOCAL_HOSTS,
@@ -37,7 +38,7 @@ from seqchat.serving.schemas import (
     error_content,
 )
 from seqchat.serving.worker import BatchingWorker, ClientGone, ServerBusy
-from seqchat.tasks.registry import get_task
+from seqchat.tasks.registry import TASKS, get_task
 
 log = logging.getLogger("seqchat.serve")
 
@@ -146,7 +147,6 @@ def create_app(
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
 
-    from seqchat.serving.openai_compat import register_openai_routes, validation_error
 
     limits = limits or Limits()
     limits.max_sequence_length = min(limits.max_sequence_length, bot.model.config.max_sequence_length)
@@ -243,8 +243,6 @@ def create_app(
 
     @app.get("/v1/tasks", summary="tasks this model can predict")
     async def tasks() -> list[dict[str, Any]]:
-        from seqchat.tasks.registry import TASKS
-
         readable = set(bot.model.config.modalities)
         return [
             {"name": t.name, "title": t.title, "type": t.task_type, "modality": t.modality,

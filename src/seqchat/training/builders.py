@@ -9,7 +9,14 @@ from typing import Any
 
 import yaml
 
+from seqchat.data.corpora import write_corpus
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.model import SeqChatForConditionalGeneration
+from seqchat.modeling.sequences import iter_fasta_records
+from seqchat.training.loop import TrainConfig
+from seqchat.training.pretrain import pretrain_job
+from seqchat.training.supervised import multitask_job
 
 
 def read_yaml(path: str) -> dict[str, Any]:
@@ -44,8 +51,6 @@ def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
 
 
 def train_config(raw: dict[str, Any], args: argparse.Namespace):
-    from seqchat.training.loop import TrainConfig
-
     cfg = TrainConfig.from_dict(raw.get("train", {}))
     for key in ("out_dir", "max_steps", "stop_after_step", "max_time_s", "batch_size"):
         value = getattr(args, key, None)
@@ -56,9 +61,6 @@ def train_config(raw: dict[str, Any], args: argparse.Namespace):
 
 def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
     """Training and validation sequences of a pretraining corpus (built from shared data, cached as FASTA)."""
-    from seqchat.data.corpora import write_corpus
-    from seqchat.modeling.sequences import iter_fasta_records
-
     path = Path(spec.get("path") or out_dir / f"corpus_{spec['modality']}.fa")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,15 +78,11 @@ def _corpus(spec: dict[str, Any], out_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def _mlm_job(raw: dict[str, Any], cfg: Any) -> Any:
-    from seqchat.training.pretrain import pretrain_job
-
     train_seqs, valid_seqs = _corpus(raw["corpus"], Path(cfg.out_dir))
     return pretrain_job(raw["encoder"], train_seqs, valid_seqs, cfg.batch_size, cfg.seed)
 
 
 def _multitask_job(raw: dict[str, Any], cfg: Any) -> Any:
-    from seqchat.training.supervised import multitask_job
-
     return multitask_job(raw, cfg.batch_size, cfg.seed)
 
 
@@ -99,9 +97,6 @@ def build_model_for_training(model_cfg: dict[str, Any]):
     part from a saved seqchat model (e.g. the shipped one, to continue training in a later session);
     `init_skip` lists top-level parts (e.g. `projector`) that start fresh instead (a changed projector type).
     """
-    from seqchat.modeling.config import SeqChatConfig
-    from seqchat.modeling.model import SeqChatForConditionalGeneration
-
     model_cfg = dict(model_cfg)
     init = model_cfg.pop("init_encoders", {}) or {}
     warm_start = model_cfg.pop("init_from", None)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 MAX_TOTAL_MB = 60
 SHARD_MB = 14
@@ -86,8 +87,6 @@ def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
 def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None,
            heads_dir: Path | None = None) -> dict:
     """Write the shippable folder: fp16 shards (≤ 15 MB each, ≤ 60 MB total), MODEL_CARD.md, curves PNG."""
-    from seqchat.modeling.model import SeqChatForConditionalGeneration
-
     final = run_dir / "final"
     if not (final / "config.json").exists():
         raise SeqChatInputError(f"'{final}' holds no finished model: finish (or --resume) the training run first")

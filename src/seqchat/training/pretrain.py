@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from seqchat.modeling.encoders import BUILTIN_ENCODERS, encoder_hf_config
+from seqchat.modeling.model import untied
 from seqchat.modeling.tokenization import SequenceTokenizer, get_sequence_tokenizer
 
 
@@ -97,8 +98,6 @@ class PretrainJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The whole masked-LM model (tied LM head stored once)."""
-        from seqchat.modeling.model import untied
-
         return untied(model.state_dict())
 
     def save_final(self, model: nn.Module, out_dir: Path) -> None:

@@ -23,6 +23,7 @@ from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.benchmark import sample_examples
 from seqchat.evaluation.specialist import SPECIALIST_TYPES, mean_pooled
 from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model
+from seqchat.modeling.model import untied
 from seqchat.tasks.predict import class_keys
 from seqchat.tasks.registry import TASKS, get_task
 
@@ -119,8 +120,6 @@ class MultitaskJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Encoder and heads."""
-        from seqchat.modeling.model import untied
-
         return untied(model.state_dict())
 
     def save_final(self, model: nn.Module, out_dir: Path) -> None:
