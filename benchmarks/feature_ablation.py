@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from seqchat.data.paths import data_version
 from seqchat.evaluation.baselines import fit_kmer_model
-from seqchat.evaluation.benchmark import data_version
 from seqchat.evaluation.metrics import mcc, pearson
 from seqchat.modeling.features import PositionalCNN, get_featuriser, mean_max_pool, onehot
 from seqchat.tasks.registry import get_task

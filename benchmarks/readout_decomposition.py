@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqchat.evaluation.benchmark import sample_examples
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.metrics import mcc
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 from seqchat.tasks.predict import _run_batches, class_keys

@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.metrics import matthews_corrcoef
 
 from conftest import SHARED_DATA
-from seqchat.evaluation.benchmark import sample_examples
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.intervals import (
     Estimate,
     class_estimate,

@@ -15,12 +15,12 @@ from scipy import stats
 from conftest import SHARED_DATA
 from seqchat.cli import main
 from seqchat.data.build import load_split
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.benchmark import (
     TaskOutput,
     benchmark_tasks,
     load_run,
     run_benchmark,
-    sample_examples,
     score_task,
     train_majority,
     train_mean,

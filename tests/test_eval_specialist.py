@@ -12,9 +12,10 @@ import torch
 from conftest import SHARED_DATA
 from seqchat.cli import main
 from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation import specialist as S
-from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.evaluation.benchmark import load_run
 from seqchat.evaluation.systems import kmer_system, primary_score
 from seqchat.modeling.hub import shipped_model_dir
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.data.sampling import sample_examples
+from seqchat.evaluation.benchmark import load_run
 from seqchat.evaluation.metrics import bleu, meteor, rouge_l
 from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
 from seqchat.modeling.model import SeqChatForConditionalGeneration

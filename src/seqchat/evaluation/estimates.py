@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.evaluation.benchmark import CLASS_TYPES, score_task, train_majority, train_mean
+from seqchat.evaluation.benchmark import score_task, train_majority, train_mean
 from seqchat.evaluation.intervals import (
     Estimate,
     class_estimate,
@@ -31,7 +31,7 @@ from seqchat.evaluation.intervals import (
     paired_difference,
 )
 from seqchat.tasks.predict import class_keys
-from seqchat.tasks.registry import get_task
+from seqchat.tasks.registry import CLASS_TYPES, get_task
 
 ARCHIVE_COLUMNS = ("task", "i", "source_id", "truth", "prediction", "parse_failed", "p_positive", "free_prediction")
 

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.baselines import KmerFit, fit_kmer_selected, upper
-from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples, score_task
+from seqchat.evaluation.benchmark import System, TaskOutput, score_task
 from seqchat.evaluation.reliability import (
     CalibrationResult,
     calibration_metrics,
@@ -40,7 +41,7 @@ from seqchat.tasks.predict import (
     predictions_from_probabilities,
     question_indices,
 )
-from seqchat.tasks.registry import TaskSpec, get_task
+from seqchat.tasks.registry import CLASS_TYPES, TaskSpec, get_task
 
 # ---------------------------------------------------------------------------------------------
 # seqchat

@@ -9,7 +9,7 @@ from torch import nn
 
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.features import load_feature_encoder
-from seqchat.modeling.tokenization import get_sequence_tokenizer
+from seqchat.modeling.tokenization import get_sequence_tokenizer, split_windows
 
 
 def esm_config(vocab_size: int, mask_id: int, hidden: int, layers: int, heads: int, ffn: int) -> dict[str, Any]:
@@ -138,3 +138,29 @@ def pad_pieces(pieces: list[torch.Tensor], like: torch.Tensor) -> tuple[torch.Te
         out[i, : p.shape[0]] = p
         mask[i, : p.shape[0]] = True
     return out, mask
+
+
+def mean_pooled(
+    encoder: SequenceEncoder, residues: list[str], max_windows: int, max_residues: int | None, device: torch.device
+) -> torch.Tensor:
+    """(batch, hidden): mean of content-token hidden states over a sequence's first windows."""
+    tok = encoder.tokenizer
+    windows, owner = [], []
+    for i, r in enumerate(residues):
+        for w in split_windows(r[:max_residues], encoder.window, encoder.overlap)[:max_windows]:
+            windows.append(tok.encode(w))
+            owner.append(i)
+    longest = max(len(w) for w in windows)
+    ids = torch.full((len(windows), longest), tok.pad_token_id, dtype=torch.long)
+    for j, w in enumerate(windows):
+        ids[j, : len(w)] = torch.tensor(w)
+    content = torch.ones_like(ids, dtype=torch.bool)
+    for sid in tok.special_ids:
+        content &= ids != sid
+    hidden = encoder(ids.to(device), (ids != tok.pad_token_id).long().to(device))
+    m = content.to(device).unsqueeze(-1).to(hidden.dtype)
+    sums, counts = (hidden * m).sum(1), m.sum(1)
+    own = torch.tensor(owner, device=device)
+    pooled = torch.zeros(len(residues), hidden.shape[-1], device=device, dtype=hidden.dtype).index_add_(0, own, sums)
+    n = torch.zeros(len(residues), 1, device=device, dtype=hidden.dtype).index_add_(0, own, counts)
+    return pooled / n.clamp(min=1)

@@ -33,9 +33,7 @@ from seqchat.modeling.sequences import (
     make_sequence,
 )
 from seqchat.tasks.predict import MODES, predict_task
-from seqchat.tasks.registry import get_task
-
-CLASS_TYPES = ("binary", "multiclass")
+from seqchat.tasks.registry import CLASS_TYPES, get_task
 
 
 def resolved_mode(task_name: str, mode: str) -> str:

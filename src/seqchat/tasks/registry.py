@@ -8,6 +8,7 @@ from typing import Any
 from seqchat.errors import SeqChatInputError
 
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "free_text")
+CLASS_TYPES = ("binary", "multiclass")  # the task types answered by naming a class
 
 APACHE_GUE = ("DNABERT-2 GUE benchmark (Zhou et al. 2024) via github wds-seu/DeepGene", "Apache-2.0")
 PGB = (

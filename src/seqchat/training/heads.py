@@ -26,9 +26,10 @@ from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from torch import nn
 
+from seqchat.data.paths import data_version
 from seqchat.data.records import Example, reverse_complement
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.benchmark import data_version, sample_examples
 from seqchat.evaluation.metrics import mcc, pearson
 from seqchat.modeling.features import (
     FeatureEncoder,

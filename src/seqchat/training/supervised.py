@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.benchmark import sample_examples
-from seqchat.evaluation.specialist import SPECIALIST_TYPES, mean_pooled
-from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model
+from seqchat.evaluation.specialist import SPECIALIST_TYPES
+from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model, mean_pooled
 from seqchat.modeling.model import untied
 from seqchat.tasks.predict import class_keys
 from seqchat.tasks.registry import TASKS, get_task
