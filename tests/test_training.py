@@ -102,7 +102,7 @@ def test_resume_after_a_kill_gives_the_same_losses(tmp_path, build_dir):
     from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model = SeqChatForConditionalGeneration.from_pretrained(tmp_path / "b" / "run" / "final")
-    assert model.config.lora["r"] == 2
+    assert model.config.lora.r == 2
     valid = (tmp_path / "b" / "run" / "valid.jsonl").read_text().splitlines()
     assert "valid_loss" in json.loads(valid[-1])
 

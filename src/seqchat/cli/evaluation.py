@@ -24,7 +24,7 @@ from seqchat.evaluation.specialist import (
     specialist_system,
 )
 from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system, seqchat_system, zeroshot_system
-from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.config import SeqChatConfig, read_config_file
 from seqchat.tasks.predict import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
 from seqchat.tasks.registry import get_task
 
@@ -233,12 +233,11 @@ def _transformer_model(folder: Path | None) -> Path | None:
 
 def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
     """Encoders and modalities of a training recipe, with --dna-encoder / --protein-encoder swapped in."""
-    import yaml
 
     from seqchat.modeling.hub import default_config_path  # start-up: loads the model code (transformers)
 
     path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
-    doc = yaml.safe_load(path.read_text())
+    doc = read_config_file(path)
     model = dict(doc.get("model", doc))
     init = model.pop("init_encoders", None) or {}
     model_cfg = SeqChatConfig.from_dict(model)

@@ -18,6 +18,7 @@ from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.benchmark import load_run
 from seqchat.evaluation.metrics import bleu, meteor, rouge_l
 from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
+from seqchat.modeling.config import LoraConfig, ProjectorConfig
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 from seqchat.modeling.projectors import projector_class
 from seqchat.modeling.tokenization import window_starts
@@ -80,7 +81,7 @@ def trainable_parameters(final: Path) -> int:
 
 def sequence_tokens(cfg: dict[str, Any], run: dict[str, Any], task: str) -> float:
     """Median prompt tokens one evaluated gene occupies under the arm's projector (K, or one per window)."""
-    spec = cfg["projector"]
+    spec = ProjectorConfig.from_dict(cfg["projector"])
     enc = cfg["encoders"][cfg["modalities"]["dna"]]
     examples = sample_examples(task, run.get("split", "test"), run.get("max_per_task"), run.get("seed", 0))
     counts = [projector_class(spec).num_tokens_for(spec, len(window_starts(len(e.residues), enc["window"], enc["overlap"])))
@@ -102,11 +103,12 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
         log = _jsonl(arm / "log.jsonl")
         valid = _jsonl(arm / "valid.jsonl")
         step_s = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1]
-        lora = cfg.get("lora")
-        targets = "/".join(lora.get("target_modules", ["q_proj", "v_proj"])) if lora else ""
+        lora = LoraConfig.from_dict(cfg["lora"]) if cfg.get("lora") else None
+        proj = ProjectorConfig.from_dict(cfg["projector"])
+        targets = "/".join(lora.target_modules) if lora else ""
         out[arm.name] = {
-            "projector": cfg["projector"]["type"] + (" (pooled per window)" if cfg["projector"].get("pool_windows") else ""),
-            "decoder": f"LoRA r={lora.get('r', 8)}, α={lora.get('alpha', 16)} ({targets})" if lora else "frozen",
+            "projector": proj.type + (" (pooled per window)" if proj.pool_windows else ""),
+            "decoder": f"LoRA r={lora.r}, α={lora.alpha} ({targets})" if lora else "frozen",
             "trainable_params": trainable_parameters(arm / "final"),
             "steps": log[-1]["step"] if log else 0,
             "median_step_s": statistics.median(step_s) if step_s else float("nan"),

@@ -131,8 +131,8 @@ class SeqChatForConditionalGeneration(nn.Module):
             self.decoder = get_peft_model(
                 self.decoder,
                 LoraConfig(
-                    r=lora.get("r", 8), lora_alpha=lora.get("alpha", 16), lora_dropout=lora.get("dropout", 0.05),
-                    target_modules=lora.get("target_modules", ["q_proj", "v_proj"]), task_type="CAUSAL_LM",
+                    r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                    target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
                 ),
             )  # fmt: skip
         self.encoders.requires_grad_(not self.config.freeze_encoders)

@@ -9,6 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqchat.modeling.config import ProjectorConfig
+
+_D = ProjectorConfig()  # the one default of every projector setting
+
 
 def segment_pool(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     """Masked mean over k contiguous segments of each row's valid tokens: (S, L, H) → (S, k, H)."""
@@ -37,15 +41,15 @@ class Projector(nn.Module, abc.ABC):
     needs_question = False
     pool_windows = False
 
-    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64):
+    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries):
         super().__init__()
         self.num_queries = num_queries
         self.input_proj = nn.ModuleDict({name: nn.Linear(d, decoder_dim) for name, d in encoder_dims.items()})
 
     @staticmethod
-    def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
+    def num_tokens_for(spec: ProjectorConfig, num_windows: int) -> int:
         """Placeholder tokens one sequence occupies in the prompt under this config."""
-        return int(spec.get("num_queries", 64))
+        return spec.num_queries
 
     def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None) -> torch.Tensor:
         """(S, L, He) sequence embeddings from `encoder` [+ question (S, Q, Hd)] → (S, K, Hd)."""
@@ -59,7 +63,7 @@ class Projector(nn.Module, abc.ABC):
 class LinearProjector(Projector):
     """One linear map per token (per encoder), then pooled into K vectors."""
 
-    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64, **_: Any):
+    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries, **_: Any):
         super().__init__(encoder_dims, decoder_dim, num_queries)
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
@@ -71,7 +75,8 @@ class MLPProjector(Projector):
     """Two-layer MLP per token; with window pooling (GeneChat) each encoder window becomes one vector."""
 
     def __init__(
-        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 64, pool_windows: bool = False,
+        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries,
+        pool_windows: bool = _D.pool_windows,
         **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
@@ -79,9 +84,9 @@ class MLPProjector(Projector):
         self.net = nn.Sequential(nn.GELU(), nn.Linear(decoder_dim, decoder_dim))
 
     @staticmethod
-    def num_tokens_for(spec: dict[str, Any], num_windows: int) -> int:
+    def num_tokens_for(spec: ProjectorConfig, num_windows: int) -> int:
         """Placeholder tokens one sequence occupies in the prompt under this config."""
-        return num_windows if spec.get("pool_windows", False) else int(spec.get("num_queries", 64))
+        return num_windows if spec.pool_windows else spec.num_queries
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
         """(S, L, Hd) → (S, K, Hd), or (S, windows, Hd) with window pooling (inputs already pooled)."""
@@ -135,10 +140,10 @@ class PerceiverProjector(Projector):
         self,
         encoder_dims: dict[str, int],
         decoder_dim: int,
-        num_queries: int = 64,
-        num_layers: int = 3,
-        num_heads: int = 8,
-        ffn_mult: int = 4,
+        num_queries: int = _D.num_queries,
+        num_layers: int = _D.num_layers,
+        num_heads: int = _D.num_heads,
+        ffn_mult: int = _D.ffn_mult,
         **_: Any,
     ):
         # ChatNT maps encoder width to decoder width first (input_proj), then resamples in decoder space
@@ -175,9 +180,10 @@ class TaskRoutedProjector(Projector):
     needs_question = True
 
     def __init__(
-        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = 4, route_dim: int = 256,
-        hidden: int = 512, route_loss_weight: float = 1.0, word_weights: bool = True, gate_slots: int = 0,
-        hard_route: bool = False, ngram_buckets: int = 0, ngram_dim: int = 64, **_: Any,
+        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries,
+        route_dim: int = _D.route_dim, hidden: int = _D.hidden, route_loss_weight: float = _D.route_loss_weight,
+        word_weights: bool = _D.word_weights, gate_slots: int = _D.gate_slots, hard_route: bool = _D.hard_route,
+        ngram_buckets: int = _D.ngram_buckets, ngram_dim: int = _D.ngram_dim, **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
         self.route_loss_weight = route_loss_weight
@@ -271,14 +277,16 @@ PROJECTORS: dict[str, type[Projector]] = {
 }
 
 
-def projector_class(spec: dict[str, Any]) -> type[Projector]:
+def projector_class(spec: ProjectorConfig | dict[str, Any]) -> type[Projector]:
     """The projector class named by a config entry."""
-    if spec["type"] not in PROJECTORS:
-        raise KeyError(f"unknown projector '{spec['type']}': choose from {sorted(PROJECTORS)}")
-    return PROJECTORS[spec["type"]]
+    kind = spec.type if isinstance(spec, ProjectorConfig) else spec["type"]
+    if kind not in PROJECTORS:
+        raise KeyError(f"unknown projector '{kind}': choose from {sorted(PROJECTORS)}")
+    return PROJECTORS[kind]
 
 
-def build_projector(spec: dict[str, Any], encoder_dims: dict[str, int], decoder_dim: int) -> Projector:
-    """Build the projector from its config entry ({'type': name, ...kwargs}) for these encoder widths."""
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
-    return projector_class(spec)(encoder_dims=encoder_dims, decoder_dim=decoder_dim, **kwargs)
+def build_projector(spec: ProjectorConfig | dict[str, Any], encoder_dims: dict[str, int], decoder_dim: int) -> Projector:
+    """Build the projector from its config entry (a `ProjectorConfig`, or a mapping of one) for these encoder
+    widths; each projector type takes the settings it reads and ignores the others."""
+    cfg = spec if isinstance(spec, ProjectorConfig) else ProjectorConfig.from_dict(spec)
+    return projector_class(cfg)(encoder_dims=encoder_dims, decoder_dim=decoder_dim, **cfg.settings())

