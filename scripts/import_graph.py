@@ -53,8 +53,8 @@ class Graph:
     local_total: int = 0
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -132,7 +132,7 @@ def walk(graph: Graph, module: str, source: str) -> None:
 def build_graph(root: Path = ROOT) -> Graph:
     graph = Graph()
     for path in sorted((root / PACKAGE).rglob("*.py")):
-        graph.modules[module_name(path)] = path
+        graph.modules[module_name(path, root)] = path
     for module, path in graph.modules.items():
         walk(graph, module, path.read_text())
     return graph
