@@ -45,7 +45,7 @@ def print_confusion(job: InstructJob, records: dict, per_task: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="configs/train/seqchat-small.yaml")
+    p.add_argument("--config", default="src/seqchat/configs/train/seqchat-small.yaml")
     p.add_argument("--data", default="runs/data")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=16)

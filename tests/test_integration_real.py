@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def real_model():
-    cfg = SeqChatConfig.from_file(ROOT / "configs" / "model" / "seqchat-small.yaml")
+    cfg = SeqChatConfig.from_file(ROOT / "src" / "seqchat" / "configs" / "model" / "seqchat-small.yaml")
     torch.manual_seed(0)
     return SeqChatForConditionalGeneration(cfg)
 

@@ -242,7 +242,7 @@ def test_recipe_arms_merge_overrides_and_get_their_own_out_dir():
     from seqchat.errors import SeqChatInputError
     from seqchat.training.builders import recipe_arm
 
-    raw = yaml.safe_load((ROOT / "configs" / "train" / "gene_ablation.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "src" / "seqchat" / "configs" / "train" / "gene_ablation.yaml").read_text())
     lora = recipe_arm(raw, "perceiver_lora")
     assert lora["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
     assert lora["model"]["projector"]["type"] == "english_perceiver" and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"

@@ -11,6 +11,7 @@ import argparse
 import json
 import shlex
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,9 @@ from seqchat.tasks.registry import get_task
 DEFAULT_RUNS = Path("runs/bench")
 GENE_JSON = Path("runs/gene_function/report.json")
 GENE_ABLATION = Path("runs/gene_ablation")
-REPO = Path(__file__).resolve().parents[3]  # a source checkout (recipes and runs/ live there)
+REPO = Path(__file__).resolve().parents[3]  # a source checkout (runs/ lives there)
 # the transformer-encoder recipe: the specialist fine-tunes its encoder architecture per task
-TRAIN_RECIPE = REPO / "configs" / "train" / "transformer-encoders.yaml"
+TRAIN_RECIPE = Path(str(resources.files("seqchat"))) / "configs" / "train" / "transformer-encoders.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
 CALIBRATION_TRAIN = 200  # training-split examples per class task that fit seqchat's calibrator (≥200, never test)
 
@@ -113,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
     r.add_argument("--out", default="docs/BENCHMARKS.md")
     r.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
-    r.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of configs/train/gene_ablation.yaml to include")
+    r.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("benchmark", help="run every system on the same subsample, then write docs/BENCHMARKS.md")
@@ -125,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--runs", default=str(DEFAULT_RUNS))
     a.add_argument("--report", default="docs/BENCHMARKS.md")
     a.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
-    a.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of configs/train/gene_ablation.yaml to include")
+    a.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     a.add_argument("--resume", action="store_true")
     a.add_argument("--threads", type=int, default=None)
     a.set_defaults(func=cmd_benchmark)

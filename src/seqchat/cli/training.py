@@ -1,6 +1,6 @@
 """`seqchat pretrain-encoder`, `seqchat train`, `seqchat train-heads` and `seqchat export`: the training commands.
 
-Recipes are YAML files under configs/ (see `seqchat.training.builders` for how a recipe becomes a model).
+Recipes are YAML files under src/seqchat/configs/ (see `seqchat.training.builders` for how a recipe becomes a model).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML recipe (see configs/)")
+    p.add_argument("--config", required=True, help="YAML recipe (see src/seqchat/configs/)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     p.add_argument("--out-dir", dest="out_dir")
     p.add_argument("--max-steps", dest="max_steps", type=int)

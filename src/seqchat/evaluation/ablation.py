@@ -1,6 +1,6 @@
 """The gene-function ablation table: arms of one training recipe (`arms:`), each trained and evaluated.
 
-An arm folder (`seqchat train --config configs/train/gene_ablation.yaml --arm A` writes `runs/gene_ablation/A`)
+An arm folder (`seqchat train --config src/seqchat/configs/train/gene_ablation.yaml --arm A` writes `runs/gene_ablation/A`)
 holds log.jsonl, valid.jsonl and final/ from training and eval/ from `seqchat eval --model A/final --out A/eval`.
 """
 

@@ -210,7 +210,7 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
         out.append("")
     if ablation and Path(ablation).is_dir():
         out += ["### Ablation: LoRA vs frozen decoder, window pooling vs all tokens", "",
-                "Arms of `configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
+                "Arms of `src/seqchat/configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
                 "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():

@@ -25,11 +25,9 @@ def shipped_model_dir() -> Path | None:
 
 def default_config_path() -> Path:
     """The YAML of the default architecture."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[3] / "configs" / "model", Path(str(resources.files("seqchat"))) / "configs"):
-        p = base / f"{DEFAULT_CONFIG}.yaml"
-        if p.exists():
-            return p
+    p = Path(str(resources.files("seqchat"))) / "configs" / "model" / f"{DEFAULT_CONFIG}.yaml"
+    if p.exists():
+        return p
     raise SeqChatInputError(f"cannot find the default config {DEFAULT_CONFIG}.yaml: pass --config")
 
 

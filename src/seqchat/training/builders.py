@@ -1,4 +1,4 @@
-"""`seqchat pretrain-encoder` and `seqchat train`: recipes driven by YAML configs under configs/."""
+"""Recipes to models and jobs: YAML recipes under src/seqchat/configs/ (read with their includes), arms, builders."""
 
 from __future__ import annotations
 
