@@ -240,9 +240,9 @@ def test_refresh_card_writes_hand_checked_averages(tmp_path):
 
 def test_recipe_arms_merge_overrides_and_get_their_own_out_dir():
     from seqchat.errors import SeqChatInputError
-    from seqchat.training.builders import recipe_arm
+    from seqchat.training.builders import read_yaml, recipe_arm
 
-    raw = yaml.safe_load((ROOT / "src" / "seqchat" / "configs" / "train" / "gene_ablation.yaml").read_text())
+    raw = read_yaml(ROOT / "src" / "seqchat" / "configs" / "train" / "gene_ablation.yaml")
     lora = recipe_arm(raw, "perceiver_lora")
     assert lora["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
     assert lora["model"]["projector"]["type"] == "english_perceiver" and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"
