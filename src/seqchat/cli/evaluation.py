@@ -147,7 +147,6 @@ def _command(args: argparse.Namespace) -> str:
 def _setup(args: argparse.Namespace) -> list[str]:
     import torch
 
-
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

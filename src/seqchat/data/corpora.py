@@ -130,7 +130,6 @@ def protein_sequences(max_n: int | None = None, exclude_test: bool = True, seed:
     """GenBank CDS translations (yeast, E. coli) and protein training splits, unique, no test sequence."""
     import csv
 
-
     banned = protein_test_set() if exclude_test else frozenset()
     seen: set[str] = set()
     out: list[Sequence] = []

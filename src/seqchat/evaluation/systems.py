@@ -250,7 +250,6 @@ def zeroshot_system(
     """
     import torch
 
-
     tok = load_tokenizer(decoder)
     tok.padding_side = "left"
     if tok.pad_token_id is None:

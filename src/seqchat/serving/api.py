@@ -362,7 +362,6 @@ class SeqChat:
         """One row per sequence: the task's prediction, class probabilities (classification) and the answer text."""
         import pandas as pd
 
-
         ids, seqs = task_sequences(task, sequences, self.model.config.max_sequence_length)
         rows = prediction_rows(
             self.model,

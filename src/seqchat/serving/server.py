@@ -147,7 +147,6 @@ def create_app(
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
 
-
     limits = limits or Limits()
     limits.max_sequence_length = min(limits.max_sequence_length, bot.model.config.max_sequence_length)
     worker = BatchingWorker(bot, limits)
