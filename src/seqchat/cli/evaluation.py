@@ -25,7 +25,7 @@ from seqchat.evaluation.specialist import (
     specialist_system,
 )
 from seqchat.evaluation.systems import KMER_K, KMER_TYPES, kmer_system, seqchat_system, zeroshot_system
-from seqchat.modeling.config import SeqChatConfig, read_config_file
+from seqchat.modeling.config import EncoderConfig, SeqChatConfig, read_config_file
 from seqchat.tasks.predict import CALIBRATION_FILE, CANDIDATE_LOGIT, save_calibrators
 from seqchat.tasks.registry import get_task
 
@@ -228,7 +228,7 @@ def _transformer_model(folder: Path | None) -> Path | None:
     if folder is None:
         return None
     encoders = json.loads((Path(folder) / "config.json").read_text()).get("encoders", {})
-    return folder if all(e.get("kind", "hf") == "hf" for e in encoders.values()) else None
+    return folder if all(EncoderConfig.of(e).kind == "hf" for e in encoders.values()) else None
 
 
 def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:

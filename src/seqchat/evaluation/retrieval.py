@@ -34,7 +34,7 @@ from seqchat.data.paths import data_dir
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.baselines import kmer_features
 from seqchat.evaluation.metrics import knn_hierarchical_precision, silhouette_by_ec
-from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.config import EncoderConfig, SeqChatConfig
 from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
 from seqchat.modeling.tokenization import split_windows
 
@@ -122,7 +122,7 @@ def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-de
         raise EncoderModalityError(f"'{folder}' has no encoder for {modality}")
     name = cfg.modalities[modality]
     spec = cfg.encoders[name]
-    if spec.get("kind", "hf") != "hf":
+    if EncoderConfig.of(spec).kind != "hf":
         raise SeqChatInputError(
             f"'{folder}' reads {modality} through a '{spec['kind']}' encoder, not a transformer: pass a model folder "
             "or hub id with a transformer encoder (e.g. nt-small, esm-small)"

@@ -1,7 +1,8 @@
 """The composite seqchat config: one encoder per modality, the projector (with K), the decoder and LoRA.
 
-Every model setting has its one default here: `ProjectorConfig` (K = `num_queries` and each projector type's
-settings), `LoraConfig`, and `SeqChatConfig` (decoder, encoders, `max_sequence_length`, freezing). A YAML or a
+Every model setting has its one default here: `EncoderConfig` (kind, window, overlap, ...), `ProjectorConfig`
+(K = `num_queries` and each projector type's settings), `LoraConfig`, and `SeqChatConfig` (decoder, the
+encoders per modality, `max_sequence_length`, freezing). A YAML or a
 saved config.json overrides what it names; unknown keys are refused with the list of valid ones.
 """
 
@@ -58,6 +59,26 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         base_model = base["model"] if isinstance(base.get("model"), dict) else base
         data = {**data, "model": merge_mappings(base_model, over)}
     return data
+
+
+@dataclass
+class EncoderConfig:
+    """The settings every sequence encoder entry shares, with their one default each. An entry of
+    `SeqChatConfig.encoders` stays a mapping (a `features` encoder adds keys of its own and a saved model adds
+    its encoder's shapes); `EncoderConfig.of(entry)` reads the shared settings from it."""
+
+    kind: str = "hf"  # a key of seqchat.modeling.encoders.ENCODER_KINDS: hf (any Hugging Face encoder), features
+    source: str | None = None  # hf: a built-in name, a folder or a hub id
+    tokenizer: str | None = None  # a seqchat.modeling.tokenization name (nt_6mer, esm_residue)
+    window: int = 512  # residues (or 6-mer tokens' residues) the encoder reads at once
+    overlap: int = 10  # residues shared by neighbouring windows
+    init_from: str | None = None  # a folder of trained weights
+    hf_config: dict[str, Any] | None = None  # random-init from this HF config instead (tiny test encoders)
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> EncoderConfig:
+        """The shared settings of one encoder entry (its other keys are the kind's own)."""
+        return cls(**{f.name: entry[f.name] for f in fields(cls) if entry.get(f.name) is not None})
 
 
 @dataclass

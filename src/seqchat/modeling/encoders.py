@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.config import EncoderConfig
 from seqchat.modeling.features import load_feature_encoder
 from seqchat.modeling.tokenization import get_sequence_tokenizer, split_windows
 
@@ -106,7 +107,7 @@ ENCODER_KINDS = {"hf": _hf_encoder, "features": load_feature_encoder}
 
 def build_sequence_encoder(spec: dict[str, Any], load_weights: bool = True) -> nn.Module:
     """The encoder module of one config entry, by its `kind` (default: a Hugging Face encoder)."""
-    kind = spec.get("kind", "hf")
+    kind = EncoderConfig.of(spec).kind
     if kind not in ENCODER_KINDS:
         raise SeqChatInputError(f"encoder kind '{kind}' is not one of {sorted(ENCODER_KINDS)}")
     return ENCODER_KINDS[kind](spec, load_weights)

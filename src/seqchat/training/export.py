@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from seqchat.errors import SeqChatInputError
-from seqchat.modeling.config import ProjectorConfig
+from seqchat.modeling.config import EncoderConfig, ProjectorConfig
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 MAX_TOTAL_MB = 60
@@ -178,7 +178,7 @@ def heads_summary(heads_dir: Path) -> dict[str, Any]:
 
 def _architecture(config: dict[str, Any]) -> list[str]:
     """What reads the sequences, in words, from the saved config."""
-    kinds = {e.get("kind", "hf") for e in config["encoders"].values()}
+    kinds = {EncoderConfig.of(e).kind for e in config["encoders"].values()}
     proj = ProjectorConfig.from_dict(config["projector"])
     if kinds == {"features"}:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqchat.modeling.config import EncoderConfig
 from seqchat.modeling.encoders import BUILTIN_ENCODERS, encoder_hf_config
 from seqchat.modeling.model import untied
 from seqchat.modeling.tokenization import SequenceTokenizer, get_sequence_tokenizer
@@ -123,7 +124,7 @@ def pretrain_job(spec: dict[str, Any], train_seqs: list[str], valid_seqs: list[s
         train_seqs=train_seqs,
         valid_seqs=valid_seqs,
         batch_size=batch_size,
-        window=int(spec.get("window", 512)),
+        window=int(EncoderConfig.of(spec).window),
         mask_prob=float(spec.get("mask_prob", 0.15)),
         seed=seed,
     )

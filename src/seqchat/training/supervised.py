@@ -22,6 +22,7 @@ from seqchat.data.records import Example
 from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.specialist import SPECIALIST_TYPES
+from seqchat.modeling.config import EncoderConfig
 from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model, mean_pooled
 from seqchat.modeling.model import untied
 from seqchat.tasks.predict import class_keys
@@ -140,7 +141,8 @@ def multitask_job(raw: dict[str, Any], batch_size: int, seed: int) -> MultitaskJ
             raise SeqChatInputError(f"task '{n}' is {get_task(n).task_type}: the multitask stage takes {SPECIALIST_TYPES}")
     max_train, max_valid = tcfg.get("max_train", 4000), tcfg.get("max_valid", 64)
     torch.manual_seed(seed)
-    encoder = SequenceEncoder(build_encoder_model(spec), spec["tokenizer"], spec.get("window", 512), spec.get("overlap", 10))
+    shared = EncoderConfig.of(spec)
+    encoder = SequenceEncoder(build_encoder_model(spec), spec["tokenizer"], shared.window, shared.overlap)
     outputs = {n: 1 if get_task(n).task_type == "regression" else len(class_keys(n)) for n in names}
     model = MultitaskEncoder(encoder, outputs, int(tcfg.get("max_windows", 1)), tcfg.get("max_residues", 512))
     return MultitaskJob(
