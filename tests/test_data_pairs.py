@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from seqchat.data.build import BuildConfig, Conversation, single_record
-from seqchat.data.pairs import PAIR_CLEANING, pair_key, resolve_pair_splits
 from seqchat.data.records import Example
+from seqchat.data.sources.pairs import PAIR_CLEANING, pair_key, resolve_pair_splits
 from seqchat.errors import SeqChatInputError
 from seqchat.serving.predict import predict_fasta, predict_pairs, task_input
 from seqchat.tasks import templates as T

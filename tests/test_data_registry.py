@@ -14,9 +14,9 @@ import zipfile
 import pytest
 
 from seqchat.data.build import task_splits
-from seqchat.data.pairs import pair_key
 from seqchat.data.paths import data_dir
 from seqchat.data.records import reverse_complement, seq_key
+from seqchat.data.sources.pairs import pair_key
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import MODALITIES
 from seqchat.tasks import templates as T

@@ -21,10 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from seqchat.data.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.data.paths import data_dir
 from seqchat.data.records import Example, seq_key
 from seqchat.data.sources import LOADERS, TaskSplits, resolve_splits, test_keys
+from seqchat.data.sources.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.errors import SeqChatInputError
 from seqchat.tasks import templates as T
 from seqchat.tasks.registry import TASKS, TaskSpec, get_task
@@ -84,7 +84,7 @@ def global_test_pairs() -> frozenset[tuple[str, str]]:
 def task_splits(task_name: str, screen: bool = True) -> TaskSplits:
     """The full train/valid/test examples of a task after all split rules (cached per process).
 
-    Pair tasks follow the pair rules (`seqchat.data.pairs`); `screen=False` skips their screening against other
+    Pair tasks follow the pair rules (`seqchat.data.sources.pairs`); `screen=False` skips their screening against other
     pair tasks' test pairs (used to collect those pairs)."""
     spec = get_task(task_name)
     raw = {k: [replace(e, meta=dict(e.meta)) for e in v] for k, v in _raw(task_name, _root_for(spec)).items()}

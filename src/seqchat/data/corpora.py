@@ -20,9 +20,9 @@ from functools import cache
 from pathlib import Path
 
 from seqchat.data.build import task_splits
-from seqchat.data.genes import proteins_of_test_genes
 from seqchat.data.paths import data_dir
 from seqchat.data.records import reverse_complement, seq_key
+from seqchat.data.sources.genes import proteins_of_test_genes
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import Sequence, iter_fasta_records
 from seqchat.tasks.registry import TASKS

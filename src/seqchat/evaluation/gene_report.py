@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from seqchat.data.build import task_splits
-from seqchat.data.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
 from seqchat.data.paths import data_dir
 from seqchat.data.records import stable_fraction
+from seqchat.data.sources.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
 from seqchat.evaluation.homology import mmseqs_available, mmseqs_search, run_transfer
 from seqchat.evaluation.metrics import meteor_uses_synonyms
 from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
@@ -201,7 +201,7 @@ def render_report(res: dict[str, Any], command: str) -> str:
         "",
         "## Data",
         "",
-        "One record per protein-coding gene of the annotated genomes (`seqchat.data.genes`): the full coding DNA "
+        "One record per protein-coding gene of the annotated genomes (`seqchat.data.sources.genes`): the full coding DNA "
         "(introns spliced, minus strand reverse-complemented, never truncated), its translation, gene name, "
         "product, SGD description, GO molecular-function terms and EC numbers. Pseudogenes and genes cut by the "
         "origin of a circular contig are left out.",

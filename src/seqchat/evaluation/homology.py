@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from seqchat.data.build import task_splits
-from seqchat.data.genes import ec_test_set, gene_records
 from seqchat.data.paths import data_dir
+from seqchat.data.sources.genes import ec_test_set, gene_records
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import evaluate_predictions
 

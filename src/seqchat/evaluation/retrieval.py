@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from seqchat.data.build import task_splits
-from seqchat.data.genes import gene_records
 from seqchat.data.paths import data_dir
+from seqchat.data.sources.genes import gene_records
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.baselines import kmer_features
 from seqchat.evaluation.metrics import knn_hierarchical_precision, silhouette_by_ec

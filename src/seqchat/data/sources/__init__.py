@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqchat.data.genes import GENE_TASKS
 from seqchat.data.records import (
     Example,
     Raw,
@@ -29,6 +28,7 @@ from seqchat.data.records import (
     seq_key,
     stable_fraction,
 )
+from seqchat.data.sources.genes import GENE_TASKS
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.sequences import iter_fasta_records
 
@@ -199,7 +199,7 @@ def load_clean_ec(root: Path) -> Raw:
 
 
 def load_genes(root: Path, task: str) -> Raw:
-    """Gene-function tasks from the annotated genomes (GenBank), split by homology cluster: see `seqchat.data.genes`."""
+    """Gene-function tasks from the annotated genomes (GenBank), split by homology cluster: see `seqchat.data.sources.genes`."""
     return GENE_TASKS[task](root)
 
 
