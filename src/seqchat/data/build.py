@@ -23,8 +23,9 @@ from typing import Any
 
 from seqchat.data.paths import data_dir
 from seqchat.data.records import Example, seq_key
-from seqchat.data.sources import LOADERS, TaskSplits, resolve_splits, test_keys
+from seqchat.data.sources import LOADERS
 from seqchat.data.sources.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
+from seqchat.data.splits import TaskSplits, resolve_splits, test_keys
 from seqchat.errors import SeqChatInputError
 from seqchat.tasks import templates as T
 from seqchat.tasks.registry import TASKS, TaskSpec, get_task

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqchat.data.records import Example, Raw, clean_residues, seq_key
-from seqchat.data.sources import SplitReport, TaskSplits, _open_text
+from seqchat.data.sources.files import open_text
+from seqchat.data.splits import SplitReport, TaskSplits
 from seqchat.errors import SeqChatInputError
 
 HELD_OUT = ("train", "valid", "test")
@@ -28,7 +29,7 @@ def pair_key(ex: Example) -> tuple[str, str]:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         return list(csv.DictReader(fh))
 
 
