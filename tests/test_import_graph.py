@@ -1,4 +1,4 @@
-"""The layering holds: scripts/import_graph.py finds no circle, no upward import and no uncommented local import."""
+"""scripts/import_graph.py finds no circle, no upward import and no uncommented function-local import."""
 
 from __future__ import annotations
 

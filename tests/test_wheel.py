@@ -1,4 +1,4 @@
-"""Installed from a wheel (not editable, not the source tree), seqchat finds its configs and its shipped model.
+"""Installed from a wheel (not editable, not the source tree), seqchat finds its configs and shipped model.
 
 The wheel is built without its dependencies and installed into a fresh virtual environment that sees this
 environment's site-packages (torch, transformers, ...) through a .pth line, so nothing is downloaded; the
@@ -40,20 +40,20 @@ def wheel_env(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             (src / rel).write_bytes((ROOT / rel).read_bytes())
     dist = tmp / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
-         tmp, env)  # fmt: skip
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)]
+    _run([sys.executable, "-m", "pip", *build], tmp, env)
     wheel = next(dist.glob("seqchat-*.whl"))
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp, env)
     python = venv / "bin" / "python"
-    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp, env)
-                   .stdout.strip())  # fmt: skip
+    ask_purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    purelib = Path(_run([str(python), "-c", ask_purelib], tmp, env).stdout.strip())
     # this environment's packages (torch, transformers, ...) without its seqchat: a plain path line does
     # not run the editable install's hooks, and the wheel's own seqchat comes first on sys.path
     deps = [p for p in {sysconfig.get_path("purelib"), *site.getsitepackages()} if Path(p).is_dir()]
     (purelib / "zz_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
-          str(wheel)], tmp, env)  # fmt: skip
+    install = ["--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)]
+    _run([sys.executable, "-m", "pip", *install], tmp, env)
     work = tmp / "work"
     work.mkdir()
     return venv, env, work
@@ -62,14 +62,14 @@ def wheel_env(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
 def test_wheel_install_finds_configs_and_the_shipped_model(wheel_env):
     venv, env, work = wheel_env
     python = venv / "bin" / "python"
-    probe = ("import seqchat, seqchat.modeling.hub as h; print(seqchat.__file__); print(h.default_config_path()); "
-             "print(h.shipped_model_dir())")  # fmt: skip
+    probe = ("import seqchat, seqchat.modeling.hub as h; print(seqchat.__file__); "
+             "print(h.default_config_path()); print(h.shipped_model_dir())")  # fmt: skip
     where, config, shipped = _run([str(python), "-c", probe], work, env).stdout.split()
     assert Path(where).is_relative_to(venv), where  # the wheel's copy, not the source tree
     assert Path(config).is_relative_to(venv) and Path(config).name == "seqchat-small.yaml"
     assert Path(shipped).is_relative_to(venv) and (Path(shipped) / "config.json").is_file()
     fasta = work / "example.fa"
     fasta.write_bytes((ROOT / "docs" / "examples" / "example.fa").read_bytes())
-    proc = _run([str(venv / "bin" / "seqchat"), "ask", QUESTION, "--fasta", str(fasta), "--max-new-tokens", "8"],
-                work, env)  # fmt: skip
+    ask = ["ask", QUESTION, "--fasta", str(fasta), "--max-new-tokens", "8"]
+    proc = _run([str(venv / "bin" / "seqchat"), *ask], work, env)
     assert proc.stdout.strip()

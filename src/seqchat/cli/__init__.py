@@ -1,7 +1,8 @@
 """The `seqchat` command line: one table of commands; every argparse definition lives in this package.
 
-Each module here registers its commands' parsers (`register(subparsers)`) and holds their handlers, which call
-the library (modeling, tasks, data, training, evaluation, serving); nothing below `seqchat.cli` parses arguments.
+Each module here registers its commands' parsers (`register(subparsers)`) and holds their handlers, which
+call the library (modeling, tasks, data, training, evaluation, serving); nothing below `seqchat.cli` parses
+arguments.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
     r.add_argument("--out", default="docs/BENCHMARKS.md")
     r.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
-    r.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
+    r.add_argument("--gene-ablation", default=str(GENE_ABLATION),
+                   help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("benchmark", help="run every system on the same subsample, then write docs/BENCHMARKS.md")
@@ -126,7 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--runs", default=str(DEFAULT_RUNS))
     a.add_argument("--report", default="docs/BENCHMARKS.md")
     a.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
-    a.add_argument("--gene-ablation", default=str(GENE_ABLATION), help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
+    a.add_argument("--gene-ablation", default=str(GENE_ABLATION),
+                   help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     a.add_argument("--resume", action="store_true")
     a.add_argument("--threads", type=int, default=None)
     a.set_defaults(func=cmd_benchmark)

@@ -1,4 +1,5 @@
-"""`seqchat predict` (a task over every record of a FASTA or pair file, into a CSV) and `seqchat serve` (HTTP)."""
+"""`seqchat predict` (a task over every record of a FASTA or pair file, into a CSV) and `seqchat serve`
+(the HTTP API)."""
 
 from __future__ import annotations
 

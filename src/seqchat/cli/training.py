@@ -1,6 +1,6 @@
-"""`seqchat pretrain-encoder`, `seqchat train`, `seqchat train-heads` and `seqchat export`: the training commands.
+"""`seqchat pretrain-encoder`, `seqchat train`, `seqchat train-heads` and `seqchat export`: training commands.
 
-Recipes are YAML files under src/seqchat/configs/ (see `seqchat.training.builders` for how a recipe becomes a model).
+Recipes are YAML files under src/seqchat/configs/ (`seqchat.training.builders` turns a recipe into a model).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def run_train_heads(args: argparse.Namespace) -> int:
     if args.max_train is not None:
         cfg.max_train = args.max_train
     train_heads(cfg, args.out)
-    print(f"[train-heads] done: encoder folders under {args.out}; use them as {{kind: features, init_from: {args.out}/<encoder>}}", flush=True)
+    print(f"[train-heads] done: encoder folders under {args.out}; use them as "
+          f"{{kind: features, init_from: {args.out}/<encoder>}}", flush=True)
     return 0
 
 

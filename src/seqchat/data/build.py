@@ -85,8 +85,8 @@ def global_test_pairs() -> frozenset[tuple[str, str]]:
 def task_splits(task_name: str, screen: bool = True) -> TaskSplits:
     """The full train/valid/test examples of a task after all split rules (cached per process).
 
-    Pair tasks follow the pair rules (`seqchat.data.sources.pairs`); `screen=False` skips their screening against other
-    pair tasks' test pairs (used to collect those pairs)."""
+    Pair tasks follow the pair rules (`seqchat.data.sources.pairs`); `screen=False` skips their screening
+    against other pair tasks' test pairs (used to collect those pairs)."""
     spec = get_task(task_name)
     raw = {k: [replace(e, meta=dict(e.meta)) for e in v] for k, v in _raw(task_name, _root_for(spec)).items()}
     if spec.is_pair:

@@ -1,4 +1,4 @@
-"""Deterministic, seeded, class-stratified subsamples of a task's split (benchmarks, baselines and training)."""
+"""Deterministic, seeded, class-stratified subsamples of a task's split (benchmarks, baselines, training)."""
 
 from __future__ import annotations
 

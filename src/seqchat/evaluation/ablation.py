@@ -1,7 +1,8 @@
 """The gene-function ablation table: arms of one training recipe (`arms:`), each trained and evaluated.
 
-An arm folder (`seqchat train --config src/seqchat/configs/train/gene_ablation.yaml --arm A` writes `runs/gene_ablation/A`)
-holds log.jsonl, valid.jsonl and final/ from training and eval/ from `seqchat eval --model A/final --out A/eval`.
+An arm folder (`seqchat train --config src/seqchat/configs/train/gene_ablation.yaml --arm A` writes
+`runs/gene_ablation/A`) holds log.jsonl, valid.jsonl and final/ from training and eval/ from
+`seqchat eval --model A/final --out A/eval`.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def render_ablation(ablation_dir: str | Path) -> list[str]:
         out.append(f"| {name} | {a['projector']} | {a['decoder']} | {a['trainable_params']:,} | {a['steps']} | "
                    f"{cell(a['median_step_s'], 2)} | {cell(a['gene_tokens'], 0)} | {cell(a['valid_loss'])} | "
                    + " | ".join(cell(text.get(m)) for m in TEXT_METRICS) + " | "
-                   + " | ".join(cell(ec.get(m)) for m in EC_METRICS) + f" | {cell(a['examples_per_s'], 2)} |")  # fmt: skip
+                   + " | ".join(cell(ec.get(m)) for m in EC_METRICS)
+                   + f" | {cell(a['examples_per_s'], 2)} |")  # fmt: skip
     n = {a["metrics"].get("gene_description", {}).get("n") for a in arms.values()}
     data = {a["data_version"] for a in arms.values()}
     out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))} (seeded subsample, seed 0); "

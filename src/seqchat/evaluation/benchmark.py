@@ -1,8 +1,9 @@
 """The benchmark machinery every system shares: test subsamples, task scoring, and one run folder per system.
 
 A *system* (seqchat, a baseline) is a function `(task_name, examples) -> TaskOutput`. `run_benchmark`
-feeds it each task's test subsample (`seqchat.data.sampling.sample_examples`: deterministic, seeded, class-stratified), scores
-the predictions with the task's metrics (`score_task`: unparsed answers count as wrong) and writes
+feeds it each task's test subsample (`seqchat.data.sampling.sample_examples`: deterministic, seeded,
+class-stratified), scores the predictions with the task's metrics (`score_task`: unparsed answers count as
+wrong) and writes
 
   OUT/predictions/{task}.csv   one row per test example: truth, answer, parsed prediction, parse failure
   OUT/tasks/{task}.json        that task's metrics, timing and notes (a rerun with --resume skips it)

@@ -201,8 +201,9 @@ def render_report(res: dict[str, Any], command: str) -> str:
         "",
         "## Data",
         "",
-        "One record per protein-coding gene of the annotated genomes (`seqchat.data.sources.genes`): the full coding DNA "
-        "(introns spliced, minus strand reverse-complemented, never truncated), its translation, gene name, "
+        "One record per protein-coding gene of the annotated genomes (`seqchat.data.sources.genes`): the "
+        "full coding DNA (introns spliced, minus strand reverse-complemented, never truncated), its translation, "
+        "gene name, "
         "product, SGD description, GO molecular-function terms and EC numbers. Pseudogenes and genes cut by the "
         "origin of a circular contig are left out.",
         "",

@@ -89,7 +89,8 @@ def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]],
             cells.append(_ci(r.estimate if r else None) + (f" ({n_bad} unparsed)" if n_bad else ""))
         if free:
             r = results["seqchat"].get(t)
-            cells += [_ci(r.free if r else None), cell(r.free_parse_rate, 2) if r and r.free is not None else "–",
+            cells += [_ci(r.free if r else None),
+                      cell(r.free_parse_rate, 2) if r and r.free is not None else "–",
                       cell(r.free_agreement, 2) if r and r.free_agreement is not None else "–"]
         a = TASK_ANCHORS.get(t)
         pub = f"{a.value:.2f} ({a.model}; {a.source}; {a.match})" if a and a.metric == task.metric else ""
@@ -136,7 +137,8 @@ def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in have:
         m = rows[t]["metrics"]
-        out.append(f"| {t} | {m.get('calibration_train_n', '')} | " + " | ".join(cell(m.get(k)) for k in CALIBRATION_KEYS)
+        out.append(f"| {t} | {m.get('calibration_train_n', '')} | "
+                   + " | ".join(cell(m.get(k)) for k in CALIBRATION_KEYS)
                    + f" | {cell(m.get('free_mcc', m.get('mcc')))} |")  # fmt: skip
     means = " | ".join(cell(_mean([rows[t]["metrics"].get(k) for t in have])) for k in CALIBRATION_KEYS)
     free = _mean([rows[t]["metrics"].get("free_mcc", rows[t]["metrics"].get("mcc")) for t in have])
@@ -153,7 +155,8 @@ def _groups(runs: dict[str, Any]) -> list[str]:
         for s in present:
             vals = [_value(runs[s][1], t, g.anchor.metric) for t in g.tasks]
             done = [v for v in vals if v is not None]
-            cells.append(cell(_mean(done)) + ("" if len(done) == len(vals) else f" ({len(done)}/{len(vals)} tasks)"))
+            note = "" if len(done) == len(vals) else f" ({len(done)}/{len(vals)} tasks)"
+            cells.append(cell(_mean(done)) + note)
         a = g.anchor
         out.append(f"| {g.name} | {len(g.tasks)} | {a.metric} (mean) | {' | '.join(cells)} | {a.value:.4f} ({a.model}; {a.source}; {a.match}) |")
     return out
@@ -206,11 +209,13 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
         for s in have:
             rows = runs[s][1]
             n = rows[task]["metrics"].get("n", "–")
-            out.append(f"| {SYSTEMS[s]} | {n} | " + " | ".join(cell(_value(rows, task, m)) for m in metrics) + " |")
+            values = " | ".join(cell(_value(rows, task, m)) for m in metrics)
+            out.append(f"| {SYSTEMS[s]} | {n} | {values} |")
         out.append("")
     if ablation and Path(ablation).is_dir():
         out += ["### Ablation: LoRA vs frozen decoder, window pooling vs all tokens", "",
-                "Arms of `src/seqchat/configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
+                "Arms of `src/seqchat/configs/train/gene_ablation.yaml` (same start, data, seed and steps; "
+                "see the recipe), "
                 "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():
@@ -236,7 +241,8 @@ def _ratio_line(results: dict[str, dict[str, TaskResult]]) -> str:
         return f"Multitask ÷ specialist: pending (needs both runs); {chatnt}."
     r = ratio(results["seqchat"], results["specialist"])
     lo, hi = r["denominator_ci95"]
-    body = (f"mean MCC over {r['n_tasks']} classification tasks, {cell(r['numerator'])} / {cell(r['denominator'])} "
+    body = (f"mean MCC over {r['n_tasks']} classification tasks, "
+            f"{cell(r['numerator'])} / {cell(r['denominator'])} "
             f"(specialist 95% CI [{cell(lo)}, {cell(hi)}])")  # fmt: skip
     if r["ratio"] is None:
         return f"Multitask ÷ specialist: **not printed**, the specialist's interval includes 0 ({body}); {chatnt}."

@@ -67,7 +67,7 @@ class EncoderConfig:
     `SeqChatConfig.encoders` stays a mapping (a `features` encoder adds keys of its own and a saved model adds
     its encoder's shapes); `EncoderConfig.of(entry)` reads the shared settings from it."""
 
-    kind: str = "hf"  # a key of seqchat.modeling.encoders.ENCODER_KINDS: hf (any Hugging Face encoder), features
+    kind: str = "hf"  # a key of modeling.encoders.ENCODER_KINDS: hf (any Hugging Face encoder), features
     source: str | None = None  # hf: a built-in name, a folder or a hub id
     tokenizer: str | None = None  # a seqchat.modeling.tokenization name (nt_6mer, esm_residue)
     window: int = 512  # residues (or 6-mer tokens' residues) the encoder reads at once

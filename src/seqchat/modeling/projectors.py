@@ -63,7 +63,9 @@ class Projector(nn.Module, abc.ABC):
 class LinearProjector(Projector):
     """One linear map per token (per encoder), then pooled into K vectors."""
 
-    def __init__(self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries, **_: Any):
+    def __init__(
+        self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries, **_: Any
+    ):
         super().__init__(encoder_dims, decoder_dim, num_queries)
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
@@ -181,8 +183,9 @@ class TaskRoutedProjector(Projector):
 
     def __init__(
         self, encoder_dims: dict[str, int], decoder_dim: int, num_queries: int = _D.num_queries,
-        route_dim: int = _D.route_dim, hidden: int = _D.hidden, route_loss_weight: float = _D.route_loss_weight,
-        word_weights: bool = _D.word_weights, gate_slots: int = _D.gate_slots, hard_route: bool = _D.hard_route,
+        route_dim: int = _D.route_dim, hidden: int = _D.hidden,
+        route_loss_weight: float = _D.route_loss_weight, word_weights: bool = _D.word_weights,
+        gate_slots: int = _D.gate_slots, hard_route: bool = _D.hard_route,
         ngram_buckets: int = _D.ngram_buckets, ngram_dim: int = _D.ngram_dim, **_: Any,
     ):  # fmt: skip
         super().__init__(encoder_dims, decoder_dim, num_queries)
@@ -285,7 +288,9 @@ def projector_class(spec: ProjectorConfig | dict[str, Any]) -> type[Projector]:
     return PROJECTORS[kind]
 
 
-def build_projector(spec: ProjectorConfig | dict[str, Any], encoder_dims: dict[str, int], decoder_dim: int) -> Projector:
+def build_projector(
+    spec: ProjectorConfig | dict[str, Any], encoder_dims: dict[str, int], decoder_dim: int
+) -> Projector:
     """Build the projector from its config entry (a `ProjectorConfig`, or a mapping of one) for these encoder
     widths; each projector type takes the settings it reads and ignores the others."""
     cfg = spec if isinstance(spec, ProjectorConfig) else ProjectorConfig.from_dict(spec)

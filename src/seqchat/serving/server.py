@@ -5,8 +5,8 @@ arrived while the previous batch ran (up to `max_batch`) and answers them togeth
 left-padded batched generation, predictions of one task in one `predict_task` call. Requests carry their
 sequences inline and never name files on the server.
 
-The routes are here; the bodies and limits in `seqchat.serving.schemas`, the worker in `seqchat.serving.worker`,
-the OpenAI-compatible routes in `seqchat.serving.openai_compat`.
+The routes are here; the bodies and limits in `seqchat.serving.schemas`, the worker in
+`seqchat.serving.worker`, the OpenAI-compatible routes in `seqchat.serving.openai_compat`.
 """
 
 from __future__ import annotations

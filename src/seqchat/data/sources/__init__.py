@@ -29,7 +29,8 @@ from seqchat.data.sources.protein import load_clean_ec, load_deepsol, load_flip,
 
 
 def load_genes(root: Path, task: str) -> Raw:
-    """Gene-function tasks from the annotated genomes (GenBank), split by homology cluster: see `seqchat.data.sources.genes`."""
+    """Gene-function tasks from the annotated genomes (GenBank), split by homology cluster: see
+    `seqchat.data.sources.genes`."""
     return GENE_TASKS[task](root)
 
 

@@ -1,5 +1,5 @@
-"""Loaders of the protein sources: DeepSol, FLIP, Rocklin stability and CLEAN EC. Each: (data root, **args from
-the task registry) -> {source split name: [Example, ...]}."""
+"""Loaders of the protein sources: DeepSol, FLIP, Rocklin stability and CLEAN EC. Each: (data root,
+**args from the task registry) -> {source split name: [Example, ...]}."""
 
 from __future__ import annotations
 
