@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from seqchat.data.tasks import get_task
+from seqchat.data.paths import data_version
 from seqchat.evaluation.baselines import fit_kmer_model
-from seqchat.evaluation.benchmark import data_version
 from seqchat.evaluation.metrics import mcc, pearson
-from seqchat.features import PositionalCNN, get_featuriser, mean_max_pool, onehot
+from seqchat.modeling.features import PositionalCNN, get_featuriser, mean_max_pool, onehot
+from seqchat.tasks.registry import get_task
 from seqchat.training.heads import HeadsConfig, fit_head, targets, task_examples, train_cnn, train_heads
 
 DNA_TASKS = ["promoter_300_all", "core_promoter_all", "tf_human_0", "tf_mouse_1", "yeast_h3", "yeast_h3k4me3",
@@ -137,7 +137,7 @@ def _table(runs: dict[str, dict], cfg: HeadsConfig, args: argparse.Namespace, cn
         "and CNN training included.",
         "",
         "- a: k-mer spectrum (DNA k=1..6 = 5,460 dims, protein 1..3-mers = 8,420 dims) + composition "
-        "(`seqchat.features`), standardised; `seqchat train-heads` as shipped.",
+        "(`seqchat.modeling.features`), standardised; `seqchat train-heads` as shipped.",
         f"- b: positional CNN on one-hot DNA (channels {args.cnn_channels}, 3 dilated residual blocks, mean+max pool), "
         f"trained multitask on the 8 DNA tasks for {args.cnn_time_s:.0f} s (uniform task sampling, reverse-complement "
         "augmentation, batch 32); heads on its pooled features only. DNA tasks only.",

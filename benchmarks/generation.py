@@ -34,14 +34,14 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model")
-    p.add_argument("--config", default=str(ROOT / "configs" / "model" / "seqchat-small.yaml"))
+    p.add_argument("--config", default=str(ROOT / "src/seqchat/configs/model/seqchat-small.yaml"))
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    from seqchat.config import SeqChatConfig
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     if args.model:
         model = SeqChatForConditionalGeneration.from_pretrained(args.model).eval()

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from seqchat.data.tasks import get_task
 from seqchat.evaluation.metrics import mcc
-from seqchat.features import load_feature_encoder
+from seqchat.modeling.features import load_feature_encoder
+from seqchat.tasks.registry import get_task
 from seqchat.training.heads import HeadsConfig, targets, task_examples
 
 

@@ -38,7 +38,7 @@ def _peak_rss_mib() -> float:
 
 def _timed_predictions(model, task: str, seqs: list[str], metas: list, batch_size: int, fast: bool):
     """One cold run of score-mode prediction: (wall seconds, CPU seconds, (n, n_classes) probabilities)."""
-    from seqchat.inference import class_keys, predict_task
+    from seqchat.tasks.predict import class_keys, predict_task
 
     model.fast_scoring = fast
     model.clear_caches()
@@ -50,7 +50,7 @@ def _timed_predictions(model, task: str, seqs: list[str], metas: list, batch_siz
 
 def compare_paths(args: argparse.Namespace, model) -> None:
     """Time the reference and the one-pass scoring path on the same examples and print the figures."""
-    from seqchat.evaluation.benchmark import sample_examples
+    from seqchat.data.sampling import sample_examples
 
     examples = sample_examples(args.task, "test", args.n or 64, args.seed)
     seqs, metas = [e.residues for e in examples], [e.meta for e in examples]

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqchat.data.tasks import get_task
-from seqchat.evaluation.benchmark import sample_examples
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.metrics import mcc
-from seqchat.inference import _run_batches, class_keys
-from seqchat.model import SeqChatForConditionalGeneration
+from seqchat.modeling.model import SeqChatForConditionalGeneration
+from seqchat.tasks.predict import _run_batches, class_keys
+from seqchat.tasks.registry import get_task
 
 
 def route_step(model: Any, task: str, n_classes: int):

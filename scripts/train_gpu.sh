@@ -7,7 +7,7 @@ set -euo pipefail
 SEQCHAT=${SEQCHAT:-.venv/bin/seqchat}
 OUT=${OUT:-runs/train/seqchat-small-gpu}
 test -f runs/data/train/promoter_300_all.jsonl || $SEQCHAT data build --out runs/data --max-per-split 1500 --seed 0
-$SEQCHAT train-heads --config configs/heads/stage1.yaml --out runs/stage1
-$SEQCHAT train --config configs/train/seqchat-small.yaml --out-dir "$OUT" --batch-size 32 --max-steps 2400 \
+$SEQCHAT train-heads --config src/seqchat/configs/heads/stage1.yaml --out runs/stage1
+$SEQCHAT train --config src/seqchat/configs/train/seqchat-small.yaml --out-dir "$OUT" --batch-size 32 --max-steps 2400 \
   --max-time-s 420 --resume
 $SEQCHAT export --run "$OUT" --heads runs/stage1 --out runs/seqchat-small-gpu

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqchat.config import SeqChatConfig
-from seqchat.decoders import DEFAULT_DECODER, load_tokenizer
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.decoders import DEFAULT_DECODER, load_tokenizer
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -44,7 +44,7 @@ def tokenizer():
 @pytest.fixture
 def make_model(tokenizer):
     """Factory for tiny seqchat models (fresh tokenizer copy each, seeded)."""
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     def make(seed: int = 0, **overrides):
         torch.manual_seed(seed)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY_DECODER, tiny_config
-from seqchat.serving.server import BatchingWorker
+from seqchat.serving.worker import BatchingWorker
 
 # an untied output head makes the tiny random decoder write words instead of repeating a newline
 UNTIED = {**TINY_DECODER, "tie_word_embeddings": False}
@@ -24,7 +24,7 @@ FASTA = f">lacZ_upstream E. coli\n{DNA}\n>lacI repressor\n{PROT}\n"
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, tokenizer):
     """A tiny random seqchat model saved with save_pretrained (a model folder like a trained one)."""
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     torch.manual_seed(0)
     model = SeqChatForConditionalGeneration(

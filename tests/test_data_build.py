@@ -8,10 +8,10 @@ import re
 import pytest
 
 from seqchat.cli import main
-from seqchat.data import templates as T
 from seqchat.data.build import SPLITS, BuildConfig, build_dataset, load_split, read_records
-from seqchat.data.sources import reverse_complement, seq_key
-from seqchat.data.tasks import TASKS, get_task
+from seqchat.data.records import reverse_complement, seq_key
+from seqchat.tasks import templates as T
+from seqchat.tasks.registry import TASKS, get_task
 
 pytestmark = pytest.mark.integration
 BUILTIN = [n for n, t in TASKS.items() if t.group != "user"]

@@ -6,8 +6,8 @@ import pytest
 
 from seqchat.data import corpora as C
 from seqchat.data.build import task_splits
-from seqchat.data.sources import reverse_complement, seq_key
-from seqchat.data.tasks import TASKS
+from seqchat.data.records import reverse_complement, seq_key
+from seqchat.tasks.registry import TASKS
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ from collections import Counter, defaultdict
 import pytest
 from Bio.Seq import Seq
 
-from seqchat.data import genes as G
 from seqchat.data.build import BuildConfig, task_records, task_splits
 from seqchat.data.paths import data_dir
-from seqchat.data.tasks import get_task
-from seqchat.data.templates import answer_templates, fill_values, render, target_text
-from seqchat.evaluation.parsing import normalize_ec, parse_ec_numbers
+from seqchat.data.sources import genes as G
+from seqchat.tasks.parsing import normalize_ec, parse_ec_numbers
+from seqchat.tasks.registry import get_task
+from seqchat.tasks.templates import answer_templates, fill_values, render, target_text
 
 pytestmark = pytest.mark.integration
 GENE_TASKS = ("gene_description", "gene_ec")

@@ -12,15 +12,15 @@ import sys
 import pytest
 import torch
 
-from seqchat.data import templates as T
 from seqchat.data.build import BuildConfig, Conversation, single_record
-from seqchat.data.pairs import PAIR_CLEANING, pair_key, resolve_pair_splits
-from seqchat.data.sources import Example
-from seqchat.data.tasks import TASKS, get_task
+from seqchat.data.records import Example
+from seqchat.data.sources.pairs import PAIR_CLEANING, pair_key, resolve_pair_splits
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.answers import parse_prediction
-from seqchat.inference import _prompts
 from seqchat.serving.predict import predict_fasta, predict_pairs, task_input
+from seqchat.tasks import templates as T
+from seqchat.tasks.answers import parse_prediction
+from seqchat.tasks.predict import _prompts
+from seqchat.tasks.registry import TASKS, get_task
 from seqchat.training.instruct import record_inputs
 from serving_fixtures import PROT, bot, model_dir  # noqa: F401
 

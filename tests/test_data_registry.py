@@ -13,14 +13,14 @@ import zipfile
 
 import pytest
 
-from seqchat.data import templates as T
 from seqchat.data.build import task_splits
-from seqchat.data.pairs import pair_key
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import reverse_complement, seq_key
-from seqchat.data.tasks import TASK_TYPES, TASKS, get_task
+from seqchat.data.records import reverse_complement, seq_key
+from seqchat.data.sources.pairs import pair_key
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import MODALITIES
+from seqchat.modeling.sequences import MODALITIES
+from seqchat.tasks import templates as T
+from seqchat.tasks.registry import TASK_TYPES, TASKS, get_task
 
 pytestmark = pytest.mark.integration
 BUILTIN = [n for n, t in TASKS.items() if t.group != "user"]

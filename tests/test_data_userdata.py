@@ -9,9 +9,9 @@ import pytest
 
 from seqchat.cli import main
 from seqchat.data.build import load_split, read_records
-from seqchat.data.tasks import TASKS
 from seqchat.data.userdata import read_user_examples, register_user_task
 from seqchat.errors import SeqChatInputError
+from seqchat.tasks.registry import TASKS
 
 # real promoter sequences (GUE prom_core_tata style, 70 bp) are not needed: short valid DNA is enough here
 SEQS = ["ACGTACGTTAGCTAGCTAGGATCC", "TTGACAGCTAGCTCAGTCCTAGG", "GGGCCCAAATTTGGGCCCAAATT", "ATATATATCGCGCGCGATATATAT",

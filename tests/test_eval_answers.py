@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from seqchat.data import templates as T
-from seqchat.data.tasks import TASKS
-from seqchat.evaluation.answers import PRESENCE_SUBJECTS, answer_spec, class_order, parse_prediction
+from seqchat.tasks import templates as T
+from seqchat.tasks.answers import PRESENCE_SUBJECTS, answer_spec, class_order, parse_prediction
+from seqchat.tasks.registry import TASKS
 
 CLASS_TASKS = [n for n, t in TASKS.items() if t.task_type in ("binary", "multiclass") and t.group != "user"]
 TEXT_TASK = next(n for n, t in TASKS.items() if t.task_type == "free_text")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.baselines import (
     SELECT_GRID,
     fit_kmer_model,
@@ -16,7 +17,6 @@ from seqchat.evaluation.baselines import (
     kmer_baseline,
     kmer_features,
 )
-from seqchat.evaluation.benchmark import sample_examples
 from seqchat.evaluation.metrics import accuracy, mcc, pearson
 from seqchat.evaluation.systems import fit_task_kmer, kmer_output, primary_score
 

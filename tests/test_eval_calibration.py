@@ -7,16 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from seqchat.evaluation.calibration import (
+from seqchat.evaluation.reliability import (
     N_BINS,
-    PlattCalibrator,
     calibrate,
-    class_logits,
     expected_calibration_error,
     plot_reliability,
-    positive_probability,
     reliability_diagram,
 )
+from seqchat.tasks.calibration import PlattCalibrator, class_logits, positive_probability
 
 POSITIVE = np.array([True, True, False, False])
 # candidate geometric-mean token probabilities 0.5, 0.3 (positive answers) and 0.2, 0.4 (negative)
@@ -110,7 +108,7 @@ def test_reliability_plot_is_written(tmp_path) -> None:
 
 def test_platt_is_scale_invariant_so_tiny_logit_differences_still_rank():
     """Candidate logits that differ by hundredths but rank the examples perfectly are not flattened to one value."""
-    from seqchat.inference import calibrator_from_dict, calibrator_to_dict
+    from seqchat.tasks.predict import calibrator_from_dict, calibrator_to_dict
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)

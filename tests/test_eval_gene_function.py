@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
 from seqchat.evaluation import homology as H
 from seqchat.evaluation import retrieval as R
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
 
 # real protein fragments (E. coli ThrA, ThrB, ThrC N-termini) and point-mutated copies
 THRA = "MRVLKFGGTSVANAERFLRVADILESNARQGQVATVLSAPAKITNHLVAMIEKTISGQDALPNISDAERIFAELLTGLAAAQ"
@@ -61,7 +61,7 @@ def test_mmseqs_best_hit_finds_the_mutated_original():
 
 
 def _manual_embedding(enc: SequenceEncoder, residues: str) -> torch.Tensor:
-    from seqchat.tokenization import split_windows
+    from seqchat.modeling.tokenization import split_windows
 
     total, count = 0, 0
     for w in split_windows(residues, enc.window, enc.overlap):

@@ -8,9 +8,7 @@ from scipy import stats
 from sklearn.metrics import matthews_corrcoef
 
 from conftest import SHARED_DATA
-from seqchat.data.tasks import get_task
-from seqchat.data.templates import question_templates
-from seqchat.evaluation.benchmark import sample_examples
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.intervals import (
     Estimate,
     class_estimate,
@@ -22,7 +20,9 @@ from seqchat.evaluation.intervals import (
     percentile_interval,
     resample_indices,
 )
-from seqchat.inference import question_indices
+from seqchat.tasks.predict import question_indices
+from seqchat.tasks.registry import get_task
+from seqchat.tasks.templates import question_templates
 
 
 def test_percentile_interval_on_known_replicates() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from seqchat.evaluation import metrics as M
 from seqchat.evaluation.metrics import METRICS, evaluate_answers, evaluate_predictions
-from seqchat.evaluation.parsing import LabelSpec, RegressionSpec
+from seqchat.tasks.parsing import LabelSpec, RegressionSpec
 
 
 def test_binary_classification_metrics() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqchat.evaluation.parsing import (
+from seqchat.tasks.parsing import (
     UNPARSED,
     ECSpec,
     LabelSpec,

@@ -15,17 +15,17 @@ from scipy import stats
 from conftest import SHARED_DATA
 from seqchat.cli import main
 from seqchat.data.build import load_split
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.benchmark import (
     TaskOutput,
     benchmark_tasks,
     load_run,
     run_benchmark,
-    sample_examples,
     score_task,
     train_majority,
     train_mean,
 )
-from seqchat.inference import TaskPrediction
+from seqchat.tasks.predict import TaskPrediction
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared data not present")
 
@@ -110,7 +110,7 @@ def tiny_model_dir(tmp_path_factory, tokenizer):
     import torch
 
     from conftest import tiny_config
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("tiny_model")

@@ -11,12 +11,13 @@ import torch
 
 from conftest import SHARED_DATA
 from seqchat.cli import main
-from seqchat.data.sources import Example
+from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation import specialist as S
-from seqchat.evaluation.benchmark import load_run, sample_examples
+from seqchat.evaluation.benchmark import load_run
 from seqchat.evaluation.systems import kmer_system, primary_score
-from seqchat.serving.api import shipped_model_dir
+from seqchat.modeling.hub import shipped_model_dir
 
 TINY = {"dna": {"source": "nt-tiny", "tokenizer": "nt_6mer", "window": 512, "overlap": 10},
         "protein": {"source": "esm-tiny", "tokenizer": "esm_residue", "window": 1022, "overlap": 10}}  # fmt: skip
@@ -144,7 +145,7 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
 def test_a_feature_encoder_folder_is_refused_where_a_transformer_is_needed(tmp_path, tokenizer):
     from conftest import tiny_config
     from seqchat.evaluation.retrieval import load_sequence_encoder
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     spec = {"kind": "features", "featuriser": "dna-tiny", "tokenizer": "nt_6mer", "window": 1000, "overlap": 0,
             "hidden": 16, "spectrum_tokens": 1, "heads": {"enhancers": 1}}  # fmt: skip

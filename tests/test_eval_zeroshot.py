@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import SHARED_DATA
-from seqchat.data import templates as T
-from seqchat.data.tasks import get_task
 from seqchat.evaluation.systems import zeroshot_hint, zeroshot_prompt
+from seqchat.tasks import templates as T
+from seqchat.tasks.registry import get_task
 
 
 def test_prompt_is_the_biology_instructions_baseline_format():

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from conftest import SHARED_DATA, tiny_config
-from seqchat.encoders import build_sequence_encoder
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import mcc
-from seqchat.features import (
+from seqchat.modeling.encoders import build_sequence_encoder
+from seqchat.modeling.features import (
     FEATURISERS,
     FeatureEncoder,
     load_feature_encoder,
@@ -120,7 +120,7 @@ def test_feature_encoder_save_load_round_trip(tmp_path):
 
 
 def test_model_with_feature_encoders_trains_saves_and_loads(tmp_path, tokenizer):
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     torch.manual_seed(0)
     cfg = tiny_config(encoders={"dna": dict(TINY_DNA), "protein": dict(TINY_PROTEIN)})
@@ -203,7 +203,7 @@ def test_train_heads_on_real_data_resumes_per_task_and_loads_into_an_encoder(tmp
 
 
 def _router_model(tokenizer):
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     torch.manual_seed(0)
     cfg = tiny_config(
@@ -301,7 +301,7 @@ def test_alike_tasks_share_one_head_and_route_to_it():
 
 
 def test_gated_hard_router_reads_exactly_the_picked_head():
-    from seqchat.projectors import TaskRoutedProjector
+    from seqchat.modeling.projectors import TaskRoutedProjector
 
     torch.manual_seed(0)
     proj = TaskRoutedProjector({"dna": 8}, decoder_dim=6, num_queries=2, route_dim=4, hidden=8, gate_slots=2,
@@ -332,7 +332,7 @@ def test_gated_hard_router_reads_exactly_the_picked_head():
 
 
 def test_router_ngrams_tell_apart_questions_that_differ_in_one_token(tokenizer):
-    from seqchat.projectors import TaskRoutedProjector
+    from seqchat.modeling.projectors import TaskRoutedProjector
 
     torch.manual_seed(0)
     proj = TaskRoutedProjector({"dna": 8}, decoder_dim=6, num_queries=2, route_dim=4, hidden=8, ngram_buckets=97,

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import tiny_config
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import SeqChatProcessor
-from seqchat.sequences import read_fasta
+from seqchat.modeling.processor import SeqChatProcessor
+from seqchat.modeling.sequences import read_fasta
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                 database=None)

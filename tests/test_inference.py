@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import TINY_DECODER
-from seqchat.data import templates as T
-from seqchat.inference import (
+from seqchat.tasks import templates as T
+from seqchat.tasks.predict import (
     class_keys,
     confidence,
     load_calibrators,
@@ -165,7 +165,7 @@ def test_generate_mode_parses_or_flags_each_answer(make_model):
 
 
 def test_confidence_and_saved_calibrators(make_model, tmp_path):
-    from seqchat.evaluation.calibration import PlattCalibrator
+    from seqchat.tasks.calibration import PlattCalibrator
 
     model = make_model()
     raw = confidence(model, "promoter_300_tata", TATA)

@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seqchat.cli import main
+from seqchat.cli.chat import ChatSession
 from seqchat.errors import SeqChatInputError
-from seqchat.model import SeqChatForConditionalGeneration
-from seqchat.sequences import as_sequence, read_fasta
-from seqchat.serving.cli_chat import ChatSession
+from seqchat.modeling.model import SeqChatForConditionalGeneration
+from seqchat.modeling.sequences import as_sequence, read_fasta
 from serving_fixtures import DNA, PROT, bot, fasta_file, model_dir  # noqa: F401
 
 

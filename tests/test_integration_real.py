@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import SHARED_DATA
-from seqchat.config import SeqChatConfig
-from seqchat.model import SeqChatForConditionalGeneration
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def real_model():
-    cfg = SeqChatConfig.from_file(ROOT / "configs" / "model" / "seqchat-small.yaml")
+    cfg = SeqChatConfig.from_file(ROOT / "src" / "seqchat" / "configs" / "model" / "seqchat-small.yaml")
     torch.manual_seed(0)
     return SeqChatForConditionalGeneration(cfg)
 
@@ -102,10 +102,10 @@ def test_shipped_model_answers_depend_on_the_sequence():
 
 def test_shipped_router_picks_the_asked_head_on_held_out_phrasings():
     """Issue 13: tasks told apart by one token ("set 1" vs "set 3", "H3K4me1" vs "H3K4me3") route to their own head."""
-    from seqchat.data import templates as T
-    from seqchat.data.tasks import get_task
-    from seqchat.sequences import make_sequence
+    from seqchat.modeling.sequences import make_sequence
     from seqchat.serving.api import SeqChat
+    from seqchat.tasks import templates as T
+    from seqchat.tasks.registry import get_task
 
     model = SeqChat.load().model
     dna = make_sequence("ACGT" * 25, "dna", "seq")

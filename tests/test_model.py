@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from seqchat.processor import IGNORE_INDEX
-from seqchat.projectors import PROJECTORS, build_projector, segment_pool
+from seqchat.modeling.processor import IGNORE_INDEX
+from seqchat.modeling.projectors import PROJECTORS, build_projector, segment_pool
 
 DNA_A = "ACGTTGCAAC" * 10
 DNA_B = "TTTTAAAACCGG" * 5
@@ -135,7 +135,7 @@ def test_lora_trains_only_adapters_in_the_decoder(make_model):
 
 @pytest.mark.parametrize("lora", [None, {"r": 2, "alpha": 4}])
 def test_save_load_round_trip_gives_identical_logits(make_model, tmp_path, tokenizer, lora):
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model = make_model(seed=5, lora=lora)
     with torch.no_grad():  # move LoRA B off zero so the round trip would notice lost adapters
@@ -300,7 +300,7 @@ def test_fp16_save_keeps_a_tensor_past_the_fp16_range_in_fp32(make_model, tmp_pa
 def test_a_tensor_larger_than_a_shard_is_cut_into_row_blocks_and_rejoined(make_model, tmp_path, tokenizer):
     import copy
 
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model = make_model()
     model.save_pretrained(tmp_path, shard_mb=0.05)  # smaller than the projector's largest matrices

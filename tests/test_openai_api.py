@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from seqchat.serving.server import Limits, _Job, create_app
+from seqchat.serving.schemas import Limits
+from seqchat.serving.server import create_app
+from seqchat.serving.worker import _Job
 from serving_fixtures import DNA, PROT, bot, model_dir, run_one_worker, slow_steps  # noqa: F401
 
 openai = pytest.importorskip("openai")

@@ -7,7 +7,7 @@ import torch
 
 from conftest import tiny_config
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import IGNORE_INDEX, SeqChatProcessor
+from seqchat.modeling.processor import IGNORE_INDEX, SeqChatProcessor
 
 DNA = "ACGTACGTAC" * 10  # 100 nt: two windows of 60 with overlap 6
 PROT = "MKVLAAGIIE" * 3
@@ -117,8 +117,8 @@ def test_window_pooled_mlp_uses_one_token_per_window(tokenizer):
 
 
 def test_referenced_subset_picks_named_sequences_from_a_pool():
-    from seqchat.processor import referenced_subset
-    from seqchat.sequences import as_named_sequences
+    from seqchat.modeling.processor import referenced_subset
+    from seqchat.modeling.sequences import as_named_sequences
 
     pool = as_named_sequences({"a": DNA, "b": PROT, "c": DNA})
     assert list(referenced_subset([{"role": "user", "content": "Is @a like @c."}], pool)) == ["a", "c"]

@@ -5,7 +5,7 @@ import gzip
 import pytest
 
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import as_named_sequences, guess_modality, make_sequence, read_fasta
+from seqchat.modeling.sequences import as_named_sequences, guess_modality, make_sequence, read_fasta
 
 
 def test_normalises_case_whitespace_and_rna_dna():

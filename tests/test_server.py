@@ -6,7 +6,9 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from seqchat.serving.server import BatchingWorker, Limits, _Job, create_app
+from seqchat.serving.schemas import Limits
+from seqchat.serving.server import create_app
+from seqchat.serving.worker import BatchingWorker, _Job
 from serving_fixtures import DNA, FASTA, PROT, bot, model_dir, run_one_worker  # noqa: F401
 
 CHAT = {

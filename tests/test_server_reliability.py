@@ -10,7 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from seqchat.serving.server import Limits, create_app
+from seqchat.serving.schemas import Limits
+from seqchat.serving.server import create_app
 from serving_fixtures import DNA, bot, model_dir  # noqa: F401
 
 CHAT = {

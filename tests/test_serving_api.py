@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import IGNORE_INDEX
-from seqchat.sequences import Sequence
+from seqchat.modeling.processor import IGNORE_INDEX
+from seqchat.modeling.sequences import Sequence
+from seqchat.modeling.tokenization import get_sequence_tokenizer
 from seqchat.serving.attribution import _per_residue, attribute
-from seqchat.tokenization import get_sequence_tokenizer
 from serving_fixtures import DNA, PROT, bot, fasta_file, model_dir  # noqa: F401
 
 Q = "Is there a promoter in @lacZ_upstream?"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from seqchat.cli.chat import ChatSession
 from seqchat.errors import SeqChatInputError
-from seqchat.serving.cli_chat import ChatSession
 from seqchat.serving.predict import predict_fasta
 from serving_fixtures import DNA, PROT, bot, fasta_file, model_dir  # noqa: F401
 

@@ -1,6 +1,6 @@
 """Sequence tokenizers and windows."""
 
-from seqchat.tokenization import (
+from seqchat.modeling.tokenization import (
     get_sequence_tokenizer,
     nucleotide_transformer_vocab,
     split_windows,

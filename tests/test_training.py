@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from conftest import TINY_DECODER
-from seqchat.tokenization import get_sequence_tokenizer
+from seqchat.modeling.tokenization import get_sequence_tokenizer
 from seqchat.training.loop import TrainConfig, lr_at
 from seqchat.training.pretrain import mask_tokens
 
@@ -99,10 +99,10 @@ def test_resume_after_a_kill_gives_the_same_losses(tmp_path, build_dir):
     _run(["train", "--config", str(split), "--resume"])
     assert _losses(tmp_path / "b" / "run") == reference
     # the finished run is a loadable seqchat model folder
-    from seqchat.model import SeqChatForConditionalGeneration
+    from seqchat.modeling.model import SeqChatForConditionalGeneration
 
     model = SeqChatForConditionalGeneration.from_pretrained(tmp_path / "b" / "run" / "final")
-    assert model.config.lora["r"] == 2
+    assert model.config.lora.r == 2
     valid = (tmp_path / "b" / "run" / "valid.jsonl").read_text().splitlines()
     assert "valid_loss" in json.loads(valid[-1])
 
@@ -150,7 +150,7 @@ def _stop_then_resume(cfg: dict, recipe: Path):
 
 def test_warm_start_can_leave_the_projector_fresh_for_a_new_projector_type(tmp_path):
     from seqchat.errors import SeqChatInputError
-    from seqchat.training.cli import build_model_for_training
+    from seqchat.training.builders import build_model_for_training
 
     torch.manual_seed(0)
     source = build_model_for_training(TINY_MODEL)
@@ -240,9 +240,9 @@ def test_refresh_card_writes_hand_checked_averages(tmp_path):
 
 def test_recipe_arms_merge_overrides_and_get_their_own_out_dir():
     from seqchat.errors import SeqChatInputError
-    from seqchat.training.cli import recipe_arm
+    from seqchat.training.builders import read_yaml, recipe_arm
 
-    raw = yaml.safe_load((ROOT / "configs" / "train" / "gene_ablation.yaml").read_text())
+    raw = read_yaml(ROOT / "src" / "seqchat" / "configs" / "train" / "gene_ablation.yaml")
     lora = recipe_arm(raw, "perceiver_lora")
     assert lora["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
     assert lora["model"]["projector"]["type"] == "english_perceiver" and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"

@@ -21,12 +21,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from seqchat.data import templates as T
-from seqchat.data.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import LOADERS, Example, TaskSplits, resolve_splits, seq_key, test_keys
-from seqchat.data.tasks import TASKS, TaskSpec, get_task
+from seqchat.data.records import Example, seq_key
+from seqchat.data.sources import LOADERS
+from seqchat.data.sources.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
+from seqchat.data.splits import TaskSplits, resolve_splits, test_keys
 from seqchat.errors import SeqChatInputError
+from seqchat.tasks import templates as T
+from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 
 SPLITS = ("train", "valid", "test")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]{1,40}$")
@@ -83,8 +85,8 @@ def global_test_pairs() -> frozenset[tuple[str, str]]:
 def task_splits(task_name: str, screen: bool = True) -> TaskSplits:
     """The full train/valid/test examples of a task after all split rules (cached per process).
 
-    Pair tasks follow the pair rules (`seqchat.data.pairs`); `screen=False` skips their screening against other
-    pair tasks' test pairs (used to collect those pairs)."""
+    Pair tasks follow the pair rules (`seqchat.data.sources.pairs`); `screen=False` skips their screening
+    against other pair tasks' test pairs (used to collect those pairs)."""
     spec = get_task(task_name)
     raw = {k: [replace(e, meta=dict(e.meta)) for e in v] for k, v in _raw(task_name, _root_for(spec)).items()}
     if spec.is_pair:

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+from seqchat.data.build import task_splits
 from seqchat.data.paths import data_dir
-from seqchat.data.sources import reverse_complement, seq_key
-from seqchat.data.tasks import TASKS
+from seqchat.data.records import reverse_complement, seq_key
+from seqchat.data.sources.genes import proteins_of_test_genes
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import Sequence, iter_fasta_records
+from seqchat.modeling.sequences import Sequence, iter_fasta_records
+from seqchat.tasks.registry import TASKS
 
 KMER = 32
 GENOME_FASTA = (
@@ -40,8 +42,6 @@ PROTEIN_TABLES = ("genomes/derived/yeast_proteins.tsv.gz", "genomes/derived/ecol
 
 
 def _test_sequences(modalities: tuple[str, ...]) -> list[str]:
-    from seqchat.data.build import task_splits
-
     # both sequences of a pair task, each by its own modality, and the extra test sets too
     out = []
     for n, t in TASKS.items():
@@ -64,8 +64,6 @@ def dna_test_kmers() -> frozenset[str]:
 @cache
 def protein_test_set() -> frozenset[str]:
     """Every protein test sequence of every task, and the proteins of the gene tasks' test genes."""
-    from seqchat.data.genes import proteins_of_test_genes
-
     return frozenset(_test_sequences(("protein",))) | proteins_of_test_genes(str(data_dir()))
 
 
@@ -132,8 +130,6 @@ def protein_sequences(max_n: int | None = None, exclude_test: bool = True, seed:
     """GenBank CDS translations (yeast, E. coli) and protein training splits, unique, no test sequence."""
     import csv
 
-    from seqchat.data.build import task_splits
-
     banned = protein_test_set() if exclude_test else frozenset()
     seen: set[str] = set()
     out: list[Sequence] = []
@@ -159,8 +155,6 @@ def protein_sequences(max_n: int | None = None, exclude_test: bool = True, seed:
 
 def rna_sequences(max_n: int | None = None, seed: int = 0) -> Iterator[Sequence]:
     """RNA from the training and valid splits of the RNA tasks (test splits never included)."""
-    from seqchat.data.build import task_splits
-
     # pair tasks share single sequences across splits (only pairs are held out), so screen by sequence
     banned = set(_test_sequences(("rna",)))
     seen: set[str] = set()

@@ -14,7 +14,7 @@ from seqchat.data.build import (
     rank_record,
     single_record,
 )
-from seqchat.data.tasks import TASKS
+from seqchat.tasks.registry import TASKS
 
 COMMAND = "seqchat data examples --out docs/data_examples.md"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from functools import cache
 from pathlib import Path
 
 from seqchat.errors import SeqChatInputError
@@ -43,3 +45,14 @@ def data_path(relative: str, root: str | os.PathLike | None = None) -> Path:
     if not p.exists():
         raise SeqChatInputError(f"expected data file '{p}' is missing from the shared data directory")
     return p
+
+
+@cache
+def data_version(root: str | None = None) -> str:
+    """A short hash of every file in the shared data directory (names and contents): the data version."""
+    base = Path(root) if root else data_dir()
+    h = hashlib.sha256()
+    for p in sorted(q for q in base.rglob("*") if q.is_file()):
+        h.update(str(p.relative_to(base)).encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return "sha256:" + h.hexdigest()[:16]

@@ -14,10 +14,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from seqchat.data.sources import LOADERS, Example, Raw, stable_fraction
-from seqchat.data.tasks import TASKS, TaskSpec
+from seqchat.data import build
+from seqchat.data.records import Example, Raw, stable_fraction
+from seqchat.data.sources import LOADERS
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import MODALITIES, guess_modality, iter_fasta_records, make_sequence
+from seqchat.modeling.sequences import MODALITIES, guess_modality, iter_fasta_records, make_sequence
+from seqchat.tasks.registry import TASKS, TaskSpec
 
 USER_TASK_TYPES = ("binary", "multiclass", "regression")
 _TRUE = {"1", "true", "yes", "positive", "pos"}
@@ -284,7 +286,6 @@ def register_user_task(
         tag_kind="Regression" if task_type == "regression" else "Classification",
     )
     TASKS[name] = spec
-    from seqchat.data import build
 
     # the global test set and cached splits depend on the registry
     build._raw.cache_clear()

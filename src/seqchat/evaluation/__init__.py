@@ -1,37 +1,7 @@
-"""Evaluation: parse free-text answers, score tasks, calibrate confidence, k-mer baselines."""
+"""Evaluation: experiments only (benchmark runs, systems and baselines, metrics, reports, gene function).
 
-from seqchat.evaluation.metrics import (
-    EMBEDDING_METRICS,
-    METRICS,
-    TASK_TYPES,
-    evaluate_answers,
-    evaluate_predictions,
-)
-from seqchat.evaluation.parsing import (
-    UNPARSED,
-    ECSpec,
-    LabelSpec,
-    RegressionSpec,
-    parse_answer,
-    parse_ec_numbers,
-    parse_label,
-    parse_labels,
-    parse_numbers,
-)
-
-__all__ = [
-    "EMBEDDING_METRICS",
-    "METRICS",
-    "TASK_TYPES",
-    "UNPARSED",
-    "ECSpec",
-    "LabelSpec",
-    "RegressionSpec",
-    "evaluate_answers",
-    "evaluate_predictions",
-    "parse_answer",
-    "parse_ec_numbers",
-    "parse_label",
-    "parse_labels",
-    "parse_numbers",
-]
+What belongs here: running systems over test subsamples and scoring them (`benchmark`, `systems`,
+`metrics`, `baselines`, `specialist`, `homology`, `retrieval`), the reliability of calibration
+(`reliability`) and the pages that report it all (`report`, `ablation`, `gene_report`). Runtime pieces
+(answer parsing, calibration, task prediction) live in `seqchat.tasks`; argument parsing in `seqchat.cli`.
+"""

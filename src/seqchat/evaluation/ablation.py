@@ -1,7 +1,8 @@
 """The gene-function ablation table: arms of one training recipe (`arms:`), each trained and evaluated.
 
-An arm folder (`seqchat train --config configs/train/gene_ablation.yaml --arm A` writes `runs/gene_ablation/A`)
-holds log.jsonl, valid.jsonl and final/ from training and eval/ from `seqchat eval --model A/final --out A/eval`.
+An arm folder (`seqchat train --config src/seqchat/configs/train/gene_ablation.yaml --arm A` writes
+`runs/gene_ablation/A`) holds log.jsonl, valid.jsonl and final/ from training and eval/ from
+`seqchat eval --model A/final --out A/eval`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.evaluation.benchmark import load_run, sample_examples
-from seqchat.evaluation.report import GENE_TASK_METRICS, _f
-from seqchat.projectors import projector_class
-from seqchat.tokenization import window_starts
+from seqchat.data.sampling import sample_examples
+from seqchat.evaluation.benchmark import load_run
+from seqchat.evaluation.metrics import bleu, meteor, rouge_l
+from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
+from seqchat.modeling.config import LoraConfig, ProjectorConfig
+from seqchat.modeling.model import SeqChatForConditionalGeneration
+from seqchat.modeling.projectors import projector_class
+from seqchat.modeling.tokenization import window_starts
 
 TEXT_METRICS = GENE_TASK_METRICS["gene_description"]
 EC_METRICS = ("ec_exact_match", "ec_hf1")
@@ -30,8 +35,6 @@ PAIRED_METRICS = ("bleu1", "bleu4", "meteor", "rouge_l")
 
 def example_scores(eval_dir: Path, task: str = "gene_description") -> dict[str, dict[str, float]]:
     """Per test example (by source id): its sentence BLEU-1/BLEU-4, METEOR and ROUGE-L, from the predictions file."""
-    from seqchat.evaluation.metrics import bleu, meteor, rouge_l
-
     fns = {"bleu1": lambda r, p: bleu(r, p, n=1), "bleu4": lambda r, p: bleu(r, p, n=4), "meteor": meteor, "rouge_l": rouge_l}
     out = {}
     with open(eval_dir / "predictions" / f"{task}.csv", newline="", encoding="utf-8") as fh:
@@ -73,15 +76,13 @@ def render_contrasts(ablation_dir: str | Path) -> list[str]:
 
 def trainable_parameters(final: Path) -> int:
     """Parameters the arm trained (projector, LoRA adapters, unfrozen encoders), from its rebuilt model."""
-    from seqchat.model import SeqChatForConditionalGeneration
-
     model = SeqChatForConditionalGeneration.from_pretrained(final)
     return sum(p.numel() for p in model.trainable_parameters())
 
 
 def sequence_tokens(cfg: dict[str, Any], run: dict[str, Any], task: str) -> float:
     """Median prompt tokens one evaluated gene occupies under the arm's projector (K, or one per window)."""
-    spec = cfg["projector"]
+    spec = ProjectorConfig.from_dict(cfg["projector"])
     enc = cfg["encoders"][cfg["modalities"]["dna"]]
     examples = sample_examples(task, run.get("split", "test"), run.get("max_per_task"), run.get("seed", 0))
     counts = [projector_class(spec).num_tokens_for(spec, len(window_starts(len(e.residues), enc["window"], enc["overlap"])))
@@ -103,11 +104,12 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
         log = _jsonl(arm / "log.jsonl")
         valid = _jsonl(arm / "valid.jsonl")
         step_s = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1]
-        lora = cfg.get("lora")
-        targets = "/".join(lora.get("target_modules", ["q_proj", "v_proj"])) if lora else ""
+        lora = LoraConfig.from_dict(cfg["lora"]) if cfg.get("lora") else None
+        proj = ProjectorConfig.from_dict(cfg["projector"])
+        targets = "/".join(lora.target_modules) if lora else ""
         out[arm.name] = {
-            "projector": cfg["projector"]["type"] + (" (pooled per window)" if cfg["projector"].get("pool_windows") else ""),
-            "decoder": f"LoRA r={lora.get('r', 8)}, α={lora.get('alpha', 16)} ({targets})" if lora else "frozen",
+            "projector": proj.type + (" (pooled per window)" if proj.pool_windows else ""),
+            "decoder": f"LoRA r={lora.r}, α={lora.alpha} ({targets})" if lora else "frozen",
             "trainable_params": trainable_parameters(arm / "final"),
             "steps": log[-1]["step"] if log else 0,
             "median_step_s": statistics.median(step_s) if step_s else float("nan"),
@@ -134,9 +136,10 @@ def render_ablation(ablation_dir: str | Path) -> list[str]:
         text = a["metrics"].get("gene_description", {})
         ec = a["metrics"].get("gene_ec", {})
         out.append(f"| {name} | {a['projector']} | {a['decoder']} | {a['trainable_params']:,} | {a['steps']} | "
-                   f"{_f(a['median_step_s'], 2)} | {_f(a['gene_tokens'], 0)} | {_f(a['valid_loss'])} | "
-                   + " | ".join(_f(text.get(m)) for m in TEXT_METRICS) + " | "
-                   + " | ".join(_f(ec.get(m)) for m in EC_METRICS) + f" | {_f(a['examples_per_s'], 2)} |")  # fmt: skip
+                   f"{cell(a['median_step_s'], 2)} | {cell(a['gene_tokens'], 0)} | {cell(a['valid_loss'])} | "
+                   + " | ".join(cell(text.get(m)) for m in TEXT_METRICS) + " | "
+                   + " | ".join(cell(ec.get(m)) for m in EC_METRICS)
+                   + f" | {cell(a['examples_per_s'], 2)} |")  # fmt: skip
     n = {a["metrics"].get("gene_description", {}).get("n") for a in arms.values()}
     data = {a["data_version"] for a in arms.values()}
     out += ["", f"Test examples per task: {', '.join(str(x) for x in sorted(n, key=str))} (seeded subsample, seed 0); "

@@ -1,8 +1,9 @@
 """The benchmark machinery every system shares: test subsamples, task scoring, and one run folder per system.
 
 A *system* (seqchat, a baseline) is a function `(task_name, examples) -> TaskOutput`. `run_benchmark`
-feeds it each task's test subsample (`sample_examples`: deterministic, seeded, class-stratified), scores
-the predictions with the task's metrics (`score_task`: unparsed answers count as wrong) and writes
+feeds it each task's test subsample (`seqchat.data.sampling.sample_examples`: deterministic, seeded,
+class-stratified), scores the predictions with the task's metrics (`score_task`: unparsed answers count as
+wrong) and writes
 
   OUT/predictions/{task}.csv   one row per test example: truth, answer, parsed prediction, parse failure
   OUT/tasks/{task}.json        that task's metrics, timing and notes (a rerun with --resume skips it)
@@ -16,10 +17,8 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import json
 import platform
-import random
 import subprocess
 import sys
 import time
@@ -32,15 +31,17 @@ from typing import Any
 import numpy as np
 
 from seqchat.data.build import load_split
-from seqchat.data.paths import data_dir
-from seqchat.data.sources import Example
-from seqchat.data.tasks import TASKS, TaskSpec, get_task
+from seqchat.data.paths import data_dir, data_version
+from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.answers import class_order
 from seqchat.evaluation.metrics import auroc, evaluate_predictions
-from seqchat.inference import TaskPrediction
+from seqchat.evaluation.plots import plot_task
+from seqchat.tasks.answers import class_order
+from seqchat.tasks.parsing import normalize_ec
+from seqchat.tasks.predict import TaskPrediction
+from seqchat.tasks.registry import CLASS_TYPES, TASKS, TaskSpec, get_task
 
-CLASS_TYPES = ("binary", "multiclass")
 # registry metric names that are not METRICS names (older registry spellings), per registry task type
 _METRIC_NAMES: dict[str, dict[str, str]] = {
     "multilabel": {"hierarchical_f1": "ec_hf1", "accuracy": "ec_exact_match"},
@@ -65,43 +66,12 @@ def benchmark_tasks(spec: str | Sequence[str] = "all") -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _target_key(task: TaskSpec, target: Any) -> Any:
-    return target if task.task_type in CLASS_TYPES else None
-
-
-def sample_examples(task_name: str, split: str, max_n: int | None, seed: int = 0) -> list[Example]:
-    """A split's examples, or a deterministic seeded subsample of max_n, stratified by class for class tasks.
-
-    Each class gets its share of max_n by largest remainder (at least one while there is room); the
-    examples keep their order in the split.
-    """
-    rows = load_split(task_name, split)
-    if max_n is None or max_n >= len(rows):
-        return rows
-    task = get_task(task_name)
-    rng = random.Random(f"{seed}:{task_name}:{split}:benchmark")
-    groups: dict[Any, list[int]] = {}
-    for i, ex in enumerate(rows):
-        groups.setdefault(_target_key(task, ex.target), []).append(i)
-    keys = sorted(groups, key=str)
-    exact = {k: max_n * len(groups[k]) / len(rows) for k in keys}
-    quota = {k: min(len(groups[k]), max(1 if max_n >= len(keys) else 0, int(exact[k]))) for k in keys}
-    for k in sorted(keys, key=lambda k: exact[k] - int(exact[k]), reverse=True):
-        if sum(quota.values()) >= max_n:
-            break
-        quota[k] = min(len(groups[k]), quota[k] + 1)
-    while sum(quota.values()) > max_n:  # the "at least one" floor overshot: trim the largest class
-        quota[max(keys, key=lambda k: quota[k])] -= 1
-    chosen = sorted(i for k in keys for i in rng.sample(groups[k], quota[k]))
-    return [rows[i] for i in chosen]
-
-
 def sampling_note(max_n: int | None, seed: int) -> str:
     """How a run's test examples were chosen, in words."""
     if max_n is None:
         return "the full test split of every task"
     return (f"at most {max_n} test examples per task: a deterministic subsample (seed {seed}), stratified by class "
-            "for classification tasks (sample_examples in seqchat.evaluation.benchmark)")  # fmt: skip
+            "for classification tasks (sample_examples in seqchat.data.sampling)")  # fmt: skip
 
 
 @cache
@@ -178,8 +148,6 @@ def score_task(
 
 
 def _ec_fmax(truths: list[Any], preds: list[Any]) -> float:
-    from seqchat.evaluation.parsing import normalize_ec
-
     truth_sets = [frozenset(normalize_ec(e) for e in t) for t in truths]
     labels = sorted(set().union(*truth_sets, *(p for p in preds if p is not None)))
     out = evaluate_predictions([p if p is None else frozenset(p) for p in preds], truth_sets, "multilabel",
@@ -190,17 +158,6 @@ def _ec_fmax(truths: list[Any], preds: list[Any]) -> float:
 # ---------------------------------------------------------------------------------------------
 # Provenance
 # ---------------------------------------------------------------------------------------------
-
-
-@cache
-def data_version(root: str | None = None) -> str:
-    """A short hash of every file in the shared data directory (names and contents): the data version."""
-    base = Path(root) if root else data_dir()
-    h = hashlib.sha256()
-    for p in sorted(q for q in base.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(base)).encode() + b"\0")
-        h.update(hashlib.sha256(p.read_bytes()).digest())
-    return "sha256:" + h.hexdigest()[:16]
 
 
 def git_state() -> dict[str, Any]:
@@ -358,8 +315,6 @@ def run_benchmark(
             result.columns["p_positive"] = list(result.p_positive)
         write_predictions(out / "predictions" / f"{name}.csv", examples, result)
         if plots:
-            from seqchat.evaluation.plots import plot_task
-
             plot_task(out / "plots", task, [e.target for e in examples], preds, title=f"{system_name}: {name}")
         row = {"task": name, "sample": sample, "metrics": metrics, "seconds": seconds,
                "examples_per_s": len(examples) / max(seconds, 1e-9)}  # fmt: skip
@@ -406,4 +361,3 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, A
         raise SeqChatInputError(f"'{d}' is not a benchmark run folder (no run.json)")
     rows = {p.stem: json.loads(p.read_text()) for p in sorted((d / "tasks").glob("*.json"))}
     return json.loads((d / "run.json").read_text()), rows
-

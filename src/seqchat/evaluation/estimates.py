@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data.tasks import get_task
-from seqchat.evaluation.benchmark import CLASS_TYPES, score_task, train_majority, train_mean
+from seqchat.evaluation.benchmark import score_task, train_majority, train_mean
 from seqchat.evaluation.intervals import (
     Estimate,
     class_estimate,
@@ -31,7 +30,8 @@ from seqchat.evaluation.intervals import (
     numeric_estimate,
     paired_difference,
 )
-from seqchat.inference import class_keys
+from seqchat.tasks.predict import class_keys
+from seqchat.tasks.registry import CLASS_TYPES, get_task
 
 ARCHIVE_COLUMNS = ("task", "i", "source_id", "truth", "prediction", "parse_failed", "p_positive", "free_prediction")
 

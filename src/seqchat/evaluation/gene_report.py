@@ -1,25 +1,29 @@
-"""`seqchat gene-function ...`: homology-transfer baselines, embedding retrieval, and the gene-function report.
+"""The gene-function report: homology-transfer baselines, embedding retrieval and the page that shows them.
 
 `seqchat gene-function report --out docs/gene_function.md` regenerates the whole page: the gene
 data (counts, lengths, clustering and its MMseqs2 check), nearest-neighbour transfer baselines for
 gene_description, gene_ec and protein_ec, k-mer (and, with --encoder, encoder) retrieval scores, the
-GeneChat and BioTalk anchors, and three example predictions next to the truth.
+GeneChat and BioTalk anchors, and three example predictions next to the truth. The command is in
+`seqchat.cli.gene`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import shlex
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from seqchat.data.build import task_splits
+from seqchat.data.paths import data_dir
+from seqchat.data.records import stable_fraction
+from seqchat.data.sources.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
+from seqchat.evaluation.homology import mmseqs_available, mmseqs_search, run_transfer
+from seqchat.evaluation.metrics import meteor_uses_synonyms
+from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
+from seqchat.modeling.tokenization import window_starts
 
 # published numbers set beside ours (different data: NCBI gene summaries and UniProt enzymes)
 ANCHORS: dict[str, dict[str, Any]] = {
@@ -37,103 +41,6 @@ EC_METRICS = ("ec_exact_match", "ec_hprecision", "ec_hrecall", "ec_hf1")
 RETRIEVAL_COLUMNS = ("hp@1", "hp@3", "hp@5", "silhouette_class", "silhouette_ec")
 
 
-def register(subparsers: Any) -> None:
-    """Add the `gene-function` command with its sub-commands."""
-    p = subparsers.add_parser("gene-function", help="gene-function baselines, embedding retrieval and report")
-    sub = p.add_subparsers(dest="gene_command", required=True)
-
-    t = sub.add_parser("transfer", help="nearest-neighbour transfer baseline on a task's test split")
-    t.add_argument(
-        "--task", default="gene_description", choices=("gene_description", "gene_ec", "protein_ec")
-    )
-    t.add_argument(
-        "--methods", nargs="+", default=["protein_kmer", "dna_kmer"], help="protein_kmer, dna_kmer, mmseqs"
-    )
-    t.add_argument("--json", help="write the scores (and predictions) here")
-    t.set_defaults(func=cmd_transfer)
-
-    r = sub.add_parser("retrieval", help="kNN hierarchical precision and silhouette of embeddings by EC")
-    r.add_argument("--set", default="gene_ec", choices=("gene_ec", "gene_ec_protein", "clean_ec"))
-    r.add_argument(
-        "--encoder",
-        default="kmer",
-        help="'kmer', a built-in encoder name, an HF encoder folder or a seqchat model folder",
-    )
-    r.add_argument("--device", default="cpu")
-    r.add_argument("--json", help="write the scores here")
-    r.set_defaults(func=cmd_retrieval)
-
-    g = sub.add_parser("report", help="write the gene-function benchmark page (markdown)")
-    g.add_argument("--out", default="docs/gene_function.md")
-    g.add_argument("--json", help="also write every number (and the predictions) as JSON")
-    g.add_argument(
-        "--encoder",
-        action="append",
-        default=[],
-        metavar="LABEL=PATH",
-        help="an encoder to score by retrieval (repeatable), e.g. pretrained=runs/pretrain/dna",
-    )
-    g.add_argument("--device", default="cpu")
-    g.add_argument(
-        "--encoder-sets",
-        nargs="+",
-        default=["gene_ec", "gene_ec_protein", "clean_ec"],
-        help="retrieval sets the encoders are scored on (k-mers always run on all; encoders on CPU are slow)",
-    )
-    g.add_argument("--no-mmseqs", action="store_true", help="skip the MMseqs2 baseline and split check")
-    g.add_argument(
-        "--note",
-        action="append",
-        default=[],
-        help="a sentence printed under the retrieval table (repeatable)",
-    )
-    g.add_argument("--from-json", help="re-render the page from a JSON written by --json (no recomputation)")
-    g.set_defaults(func=cmd_report)
-
-
-def _dump(obj: Any, path: str | None) -> None:
-    text = json.dumps(obj, indent=1, default=_json_default)
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-    else:
-        print(text)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, (set, frozenset, tuple)):
-        return sorted(o)
-    raise TypeError(type(o))
-
-
-def cmd_transfer(args: argparse.Namespace) -> int:
-    """Run the transfer baseline and print or write its scores."""
-    from seqchat.evaluation.homology import run_transfer
-
-    res = run_transfer(args.task, args.methods)
-    if not args.json:
-        res.pop("predictions")
-    _dump(res, args.json)
-    return 0
-
-
-def cmd_retrieval(args: argparse.Namespace) -> int:
-    """Run one retrieval benchmark and print or write its scores."""
-    from seqchat.evaluation.retrieval import run_retrieval
-
-    _dump(
-        {
-            "set": args.set,
-            "encoder": args.encoder,
-            "scores": run_retrieval(args.set, args.encoder, args.device),
-        },
-        args.json,
-    )
-    return 0
-
-
 # ---------------------------------------------------------------------------------------------- report
 
 
@@ -148,8 +55,6 @@ def data_version(root: Path) -> str:
 
 def split_check(records: list, split: Any) -> dict[str, Any]:
     """MMseqs2 hits of test proteins against training and valid proteins, by identity and coverage."""
-    from seqchat.evaluation.homology import mmseqs_search
-
     test = [r for r in records if split.split[r.uid] == "test"]
     rest = [r for r in records if split.split[r.uid] != "test"]
     t0 = time.time()
@@ -169,10 +74,6 @@ def split_check(records: list, split: Any) -> dict[str, Any]:
 
 def gene_data_summary(root: Path) -> dict[str, Any]:
     """Counts per genome and split, task counts, gene lengths and the clustering summary."""
-    from seqchat.data.build import task_splits
-    from seqchat.data.genes import GENOMES, gene_records, gene_split, length_summary, split_counts
-    from seqchat.tokenization import window_starts
-
     records = list(gene_records(str(root)))
     split = gene_split(str(root))
     sizes = Counter(split.cluster.values())
@@ -227,11 +128,6 @@ def build_report(
     encoder_sets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every number of the page: data summary, transfer baselines and retrieval scores."""
-    from seqchat.data.paths import data_dir
-    from seqchat.evaluation.homology import mmseqs_available, run_transfer
-    from seqchat.evaluation.metrics import meteor_uses_synonyms
-    from seqchat.evaluation.retrieval import RETRIEVAL_SETS, EncoderModalityError, run_retrieval
-
     say = log or (lambda *_: None)
     t0 = time.time()
     root = data_dir()
@@ -267,9 +163,6 @@ def build_report(
 
 
 def _examples(res: dict[str, Any], n: int = 3) -> list[str]:
-    from seqchat.data.build import task_splits
-    from seqchat.data.sources import stable_fraction
-
     test = task_splits("gene_description").test
     preds = res["transfer"]["gene_description"]["predictions"]
     method = "mmseqs" if "mmseqs" in preds else "protein_kmer"
@@ -308,8 +201,9 @@ def render_report(res: dict[str, Any], command: str) -> str:
         "",
         "## Data",
         "",
-        "One record per protein-coding gene of the annotated genomes (`seqchat.data.genes`): the full coding DNA "
-        "(introns spliced, minus strand reverse-complemented, never truncated), its translation, gene name, "
+        "One record per protein-coding gene of the annotated genomes (`seqchat.data.sources.genes`): the "
+        "full coding DNA (introns spliced, minus strand reverse-complemented, never truncated), its translation, "
+        "gene name, "
         "product, SGD description, GO molecular-function terms and EC numbers. Pseudogenes and genes cut by the "
         "origin of a circular contig are left out.",
         "",
@@ -415,33 +309,3 @@ def render_report(res: dict[str, Any], command: str) -> str:
     L += ["Anchors: " + "; ".join(f"{k}: {v['source']}" for k, v in ANCHORS.items()) + ". Their data differ from "
           "ours (NCBI human/mouse gene summaries; UniProt enzymes), so they are a scale, not a comparison.", ""]  # fmt: skip
     return "\n".join(L)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """Compute every number (or read them from --from-json) and write the markdown page (and JSON)."""
-    parts = ["seqchat gene-function report", "--out", args.out]
-    if args.from_json:
-        res = json.loads(Path(args.from_json).read_text())
-        parts = res.get("command", parts)
-    else:
-        encoders = {}
-        for item in args.encoder:
-            label, _, path = item.partition("=")
-            encoders[label if path else Path(label).name] = path or label
-        res = build_report(
-            encoders, args.device, not args.no_mmseqs, lambda m: print(m, file=sys.stderr), args.encoder_sets
-        )
-        parts += [a for item in args.encoder for a in ("--encoder", item)]
-        parts += ["--encoder-sets", *args.encoder_sets] if args.encoder else []
-        parts += [a for note in args.note for a in ("--note", note)]
-        res["notes"] = list(args.note)
-        parts += ["--no-mmseqs"] * args.no_mmseqs + (["--json", args.json] if args.json else [])
-        res["command"] = parts
-        if args.json:  # written before rendering, so the numbers survive a rendering problem
-            _dump(res, args.json)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(
-        render_report(res, " ".join(shlex.quote(p) if i else p for i, p in enumerate(parts)))
-    )
-    print(f"wrote {args.out}")
-    return 0

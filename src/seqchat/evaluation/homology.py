@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from seqchat.data.build import task_splits
+from seqchat.data.paths import data_dir
+from seqchat.data.sources.genes import ec_test_set, gene_records
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import evaluate_predictions
 
@@ -186,9 +189,6 @@ TRANSFER_TASKS: dict[str, TransferTask] = {
 
 def task_items(task: str, split: str) -> list[Item]:
     """A task's examples as `Item`s; subsets: 'seen_ec' / 'novel_ec' for EC tasks, the genome for descriptions."""
-    from seqchat.data.build import task_splits
-    from seqchat.data.genes import ec_test_set
-
     if task not in TRANSFER_TASKS:
         raise SeqChatInputError(f"no transfer baseline for '{task}': use one of {', '.join(TRANSFER_TASKS)}")
     spec = TRANSFER_TASKS[task]
@@ -199,9 +199,6 @@ def task_items(task: str, split: str) -> list[Item]:
             Item({"protein": ex.residues}, list(ex.target), "", ec_test_set(ex.target, train_ecs))
             for ex in rows
         ]
-    from seqchat.data.genes import gene_records
-    from seqchat.data.paths import data_dir
-
     protein = {r.uid: r.protein for r in gene_records(str(data_dir()))}
     return [
         Item(

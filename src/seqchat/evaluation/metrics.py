@@ -29,7 +29,8 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.neighbors import NearestNeighbors
 
-from seqchat.evaluation.parsing import AnswerSpec, normalize_ec, parse_answer
+from seqchat.evaluation import wordnet as wn
+from seqchat.tasks.parsing import AnswerSpec, normalize_ec, parse_answer
 
 # ---------------------------------------------------------------------------------------------
 # Classification
@@ -307,9 +308,7 @@ class _NoSynonyms:
 
 def meteor_uses_synonyms() -> bool:
     """Whether METEOR's WordNet synonym stage is available (else exact + stem matching only)."""
-    from seqchat.evaluation.wordnet import load_wordnet
-
-    return load_wordnet() is not None
+    return wn.load_wordnet() is not None
 
 
 def meteor(references: Sequence, predictions: Sequence[str | None]) -> float:
@@ -322,9 +321,7 @@ def meteor(references: Sequence, predictions: Sequence[str | None]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from seqchat.evaluation.wordnet import load_wordnet
-
-    wordnet = load_wordnet()
+    wordnet = wn.load_wordnet()  # looked up at call time (tests swap it out)
     if wordnet is None:
         warnings.warn("WordNet not installed: METEOR uses exact and stem matches only", stacklevel=2)
         wordnet = _NoSynonyms()

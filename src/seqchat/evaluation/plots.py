@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data.tasks import TaskSpec
-from seqchat.evaluation.answers import class_order
 from seqchat.evaluation.metrics import pearson
+from seqchat.tasks.answers import class_order
+from seqchat.tasks.registry import TaskSpec
 
 UNPARSED_LABEL = "unparsed"
 

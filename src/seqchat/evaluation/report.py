@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data.tasks import TASKS, get_task
+from seqchat.evaluation.ablation import render_ablation
 from seqchat.evaluation.anchors import CHATNT_RATIO, GROUP_ANCHORS, TASK_ANCHORS
 from seqchat.evaluation.benchmark import benchmark_tasks, load_run
 from seqchat.evaluation.estimates import (
@@ -24,19 +24,16 @@ from seqchat.evaluation.estimates import (
     write_archive,
     write_json,
 )
+from seqchat.evaluation.gene_report import render_report as render_gene_page
 from seqchat.evaluation.intervals import Estimate
+from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
+from seqchat.tasks.registry import TASKS, get_task
 
 SYSTEMS = {"seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"}
 BENCHMARK_COMMAND = "seqchat benchmark{tasks} --max-per-task {n} --runs {runs} --report {out}"
 JSON_NAME = "benchmarks.json"  # written beside the report
 ARCHIVE_DIR = "benchmark_predictions"  # one gzipped CSV of per-example predictions per system, beside the report
 CALIBRATION_KEYS = ("auroc_raw", "auroc_calibrated", "mcc_raw", "mcc_calibrated", "ece_raw", "ece_calibrated")
-
-
-def _f(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def _mean(values: list[float]) -> float:
@@ -73,7 +70,7 @@ def _ci(e: Estimate | None) -> str:
     if e is None:
         return "–"
     lo, hi = e.ci95
-    return f"{_f(e.value)} [{_f(lo)}, {_f(hi)}]"
+    return f"{cell(e.value)} [{cell(lo)}, {cell(hi)}]"
 
 
 def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]], tasks: list[str]) -> list[str]:
@@ -92,8 +89,9 @@ def _task_table(runs: dict[str, Any], results: dict[str, dict[str, TaskResult]],
             cells.append(_ci(r.estimate if r else None) + (f" ({n_bad} unparsed)" if n_bad else ""))
         if free:
             r = results["seqchat"].get(t)
-            cells += [_ci(r.free if r else None), _f(r.free_parse_rate, 2) if r and r.free is not None else "–",
-                      _f(r.free_agreement, 2) if r and r.free_agreement is not None else "–"]
+            cells += [_ci(r.free if r else None),
+                      cell(r.free_parse_rate, 2) if r and r.free is not None else "–",
+                      cell(r.free_agreement, 2) if r and r.free_agreement is not None else "–"]
         a = TASK_ANCHORS.get(t)
         pub = f"{a.value:.2f} ({a.model}; {a.source}; {a.match})" if a and a.metric == task.metric else ""
         out.append(f"| {t} | {task.task_type} | {headline_metric(t)} | {' | '.join(cells)} | {pub} |")
@@ -139,11 +137,12 @@ def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in have:
         m = rows[t]["metrics"]
-        out.append(f"| {t} | {m.get('calibration_train_n', '')} | " + " | ".join(_f(m.get(k)) for k in CALIBRATION_KEYS)
-                   + f" | {_f(m.get('free_mcc', m.get('mcc')))} |")  # fmt: skip
-    means = " | ".join(_f(_mean([rows[t]["metrics"].get(k) for t in have])) for k in CALIBRATION_KEYS)
+        out.append(f"| {t} | {m.get('calibration_train_n', '')} | "
+                   + " | ".join(cell(m.get(k)) for k in CALIBRATION_KEYS)
+                   + f" | {cell(m.get('free_mcc', m.get('mcc')))} |")  # fmt: skip
+    means = " | ".join(cell(_mean([rows[t]["metrics"].get(k) for t in have])) for k in CALIBRATION_KEYS)
     free = _mean([rows[t]["metrics"].get("free_mcc", rows[t]["metrics"].get("mcc")) for t in have])
-    out.append(f"| **mean ({len(have)} tasks)** | | {means} | {_f(free)} |")
+    out.append(f"| **mean ({len(have)} tasks)** | | {means} | {cell(free)} |")
     return out
 
 
@@ -156,7 +155,8 @@ def _groups(runs: dict[str, Any]) -> list[str]:
         for s in present:
             vals = [_value(runs[s][1], t, g.anchor.metric) for t in g.tasks]
             done = [v for v in vals if v is not None]
-            cells.append(_f(_mean(done)) + ("" if len(done) == len(vals) else f" ({len(done)}/{len(vals)} tasks)"))
+            note = "" if len(done) == len(vals) else f" ({len(done)}/{len(vals)} tasks)"
+            cells.append(cell(_mean(done)) + note)
         a = g.anchor
         out.append(f"| {g.name} | {len(g.tasks)} | {a.metric} (mean) | {' | '.join(cells)} | {a.value:.4f} ({a.model}; {a.source}; {a.match}) |")
     return out
@@ -196,18 +196,8 @@ def _configs(runs: dict[str, Any]) -> list[str]:
     return out
 
 
-GENE_TASK_METRICS = {
-    "gene_description": ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l"),
-    "gene_ec": ("ec_exact_match", "ec_hprecision", "ec_hrecall", "ec_hf1"),
-    "protein_ec": ("fmax", "ec_exact_match", "ec_hf1"),
-}
-
-
 def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: str | Path | None = None) -> list[str]:
     """Free-text and EC tasks of each system, the LoRA / pooling ablation, then the gene-function page."""
-    from seqchat.evaluation.ablation import render_ablation
-    from seqchat.evaluation.gene_report import render_report as render_gene_page
-
     out = ["## Gene function (GeneChat, BioTalk)", "",
            "The systems above on the free-text and EC tasks (same test subsample; BLEU is sentence BLEU with NLTK "
            "smoothing 1, METEOR with WordNet synonyms; EC levels scored hierarchically as in BioTalk).", ""]  # fmt: skip
@@ -219,11 +209,13 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
         for s in have:
             rows = runs[s][1]
             n = rows[task]["metrics"].get("n", "–")
-            out.append(f"| {SYSTEMS[s]} | {n} | " + " | ".join(_f(_value(rows, task, m)) for m in metrics) + " |")
+            values = " | ".join(cell(_value(rows, task, m)) for m in metrics)
+            out.append(f"| {SYSTEMS[s]} | {n} | {values} |")
         out.append("")
     if ablation and Path(ablation).is_dir():
         out += ["### Ablation: LoRA vs frozen decoder, window pooling vs all tokens", "",
-                "Arms of `configs/train/gene_ablation.yaml` (same start, data, seed and steps; see the recipe), "
+                "Arms of `src/seqchat/configs/train/gene_ablation.yaml` (same start, data, seed and steps; "
+                "see the recipe), "
                 "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():
@@ -249,11 +241,12 @@ def _ratio_line(results: dict[str, dict[str, TaskResult]]) -> str:
         return f"Multitask ÷ specialist: pending (needs both runs); {chatnt}."
     r = ratio(results["seqchat"], results["specialist"])
     lo, hi = r["denominator_ci95"]
-    body = (f"mean MCC over {r['n_tasks']} classification tasks, {_f(r['numerator'])} / {_f(r['denominator'])} "
-            f"(specialist 95% CI [{_f(lo)}, {_f(hi)}])")  # fmt: skip
+    body = (f"mean MCC over {r['n_tasks']} classification tasks, "
+            f"{cell(r['numerator'])} / {cell(r['denominator'])} "
+            f"(specialist 95% CI [{cell(lo)}, {cell(hi)}])")  # fmt: skip
     if r["ratio"] is None:
         return f"Multitask ÷ specialist: **not printed**, the specialist's interval includes 0 ({body}); {chatnt}."
-    return f"Multitask ÷ specialist: **{_f(r['ratio'], 2)}** ({body}); {chatnt}."
+    return f"Multitask ÷ specialist: **{cell(r['ratio'], 2)}** ({body}); {chatnt}."
 
 
 def render_report(

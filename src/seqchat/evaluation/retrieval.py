@@ -28,8 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqchat.data.build import task_splits
+from seqchat.data.paths import data_dir
+from seqchat.data.sources.genes import gene_records
 from seqchat.errors import SeqChatInputError
+from seqchat.evaluation.baselines import kmer_features
 from seqchat.evaluation.metrics import knn_hierarchical_precision, silhouette_by_ec
+from seqchat.modeling.config import EncoderConfig, SeqChatConfig
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
+from seqchat.modeling.tokenization import split_windows
 
 KS: tuple[int, ...] = (1, 3, 5)
 
@@ -52,10 +59,6 @@ class RetrievalSet:
 
 
 def _gene_set(modality: str) -> RetrievalSet:
-    from seqchat.data.build import task_splits
-    from seqchat.data.genes import gene_records
-    from seqchat.data.paths import data_dir
-
     sp = task_splits("gene_ec")
     protein = {r.uid: r.protein for r in gene_records(str(data_dir()))}
     seq = (lambda ex: ex.residues) if modality == "dna" else (lambda ex: protein[ex.source_id])
@@ -71,8 +74,6 @@ def _gene_set(modality: str) -> RetrievalSet:
 
 
 def _clean_set() -> RetrievalSet:
-    from seqchat.data.build import task_splits
-
     sp = task_splits("protein_ec")
     return RetrievalSet(
         name="clean_ec",
@@ -100,8 +101,6 @@ def kmer_embeddings(
     queries: Sequence[str], references: Sequence[str], modality: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-k frequency vectors (each block sums to 1) of queries and references, vocabulary from the references."""
-    from seqchat.evaluation.baselines import kmer_features
-
     feats = kmer_features(KMER_SIZES[modality]).fit([s.upper() for s in references])
     dense = lambda xs: feats.transform([s.upper() for s in xs]).toarray().astype(np.float32)  # noqa: E731
     return dense(queries), dense(references)
@@ -118,15 +117,12 @@ ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
 def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-def]
     from safetensors.torch import load_file
 
-    from seqchat.config import SeqChatConfig
-    from seqchat.encoders import SequenceEncoder, build_encoder_model
-
     cfg = SeqChatConfig.from_file(folder / "config.json")
     if modality not in cfg.modalities:
         raise EncoderModalityError(f"'{folder}' has no encoder for {modality}")
     name = cfg.modalities[modality]
     spec = cfg.encoders[name]
-    if spec.get("kind", "hf") != "hf":
+    if EncoderConfig.of(spec).kind != "hf":
         raise SeqChatInputError(
             f"'{folder}' reads {modality} through a '{spec['kind']}' encoder, not a transformer: pass a model folder "
             "or hub id with a transformer encoder (e.g. nt-small, esm-small)"
@@ -148,8 +144,6 @@ def _seqchat_encoder(folder: Path, modality: str):  # type: ignore[no-untyped-de
 
 def load_sequence_encoder(path: str, modality: str, **overrides: Any):  # type: ignore[no-untyped-def]
     """A `SequenceEncoder` from a seqchat model folder, a Hugging Face encoder folder or a built-in encoder name."""
-    from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
-
     folder = Path(path)
     if (folder / "config.json").is_file() and "encoders" in json.loads((folder / "config.json").read_text()):
         enc = _seqchat_encoder(folder, modality)
@@ -178,8 +172,6 @@ def encoder_embeddings(
     encoder: Any, residues: Sequence[str], batch_windows: int = 32, device: str = "cpu"
 ) -> np.ndarray:
     """Mean last hidden state over every content token of every window of each sequence."""
-    from seqchat.tokenization import split_windows
-
     encoder = encoder.to(device)
     tok = encoder.tokenizer
     special = torch.tensor(sorted(tok.special_ids))

@@ -31,17 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqchat.config import SeqChatConfig
-from seqchat.data import templates as T
-from seqchat.data.sources import Example
-from seqchat.data.tasks import TaskSpec, get_task
-from seqchat.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model
+from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.benchmark import System, TaskOutput, sample_examples
+from seqchat.evaluation.benchmark import System, TaskOutput
 from seqchat.evaluation.retrieval import load_sequence_encoder
 from seqchat.evaluation.systems import example_inputs, fit_task_kmer, kmer_output, primary_score
-from seqchat.inference import TaskPrediction, class_keys
-from seqchat.tokenization import split_windows
+from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, SequenceEncoder, build_encoder_model, mean_pooled
+from seqchat.tasks import templates as T
+from seqchat.tasks.predict import TaskPrediction, class_keys
+from seqchat.tasks.registry import TaskSpec, get_task
 
 SPECIALIST_TYPES = ("binary", "multiclass", "regression")
 SPECIALIST_KINDS = ("kmer", "encoder")
@@ -88,32 +88,6 @@ class SpecialistConfig:
                             "on the training split, strength chosen on validation, and (b) the encoder fully "
                             "fine-tuned with mean pooling over content tokens and a linear head, AdamW, early "
                             "stopping on the validation primary metric, best checkpoint restored"}  # fmt: skip
-
-
-def mean_pooled(
-    encoder: SequenceEncoder, residues: list[str], max_windows: int, max_residues: int | None, device: torch.device
-) -> torch.Tensor:
-    """(batch, hidden): mean of content-token hidden states over a sequence's first windows."""
-    tok = encoder.tokenizer
-    windows, owner = [], []
-    for i, r in enumerate(residues):
-        for w in split_windows(r[:max_residues], encoder.window, encoder.overlap)[:max_windows]:
-            windows.append(tok.encode(w))
-            owner.append(i)
-    longest = max(len(w) for w in windows)
-    ids = torch.full((len(windows), longest), tok.pad_token_id, dtype=torch.long)
-    for j, w in enumerate(windows):
-        ids[j, : len(w)] = torch.tensor(w)
-    content = torch.ones_like(ids, dtype=torch.bool)
-    for sid in tok.special_ids:
-        content &= ids != sid
-    hidden = encoder(ids.to(device), (ids != tok.pad_token_id).long().to(device))
-    m = content.to(device).unsqueeze(-1).to(hidden.dtype)
-    sums, counts = (hidden * m).sum(1), m.sum(1)
-    own = torch.tensor(owner, device=device)
-    pooled = torch.zeros(len(residues), hidden.shape[-1], device=device, dtype=hidden.dtype).index_add_(0, own, sums)
-    n = torch.zeros(len(residues), 1, device=device, dtype=hidden.dtype).index_add_(0, own, counts)
-    return pooled / n.clamp(min=1)
 
 
 class Specialist(nn.Module):

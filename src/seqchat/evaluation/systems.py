@@ -17,20 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from seqchat.data import templates as T
-from seqchat.data.sources import Example
-from seqchat.data.tasks import TaskSpec, get_task
-from seqchat.evaluation.answers import parse_prediction
+from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.evaluation.baselines import KmerFit, fit_kmer_selected, upper
-from seqchat.evaluation.benchmark import CLASS_TYPES, System, TaskOutput, sample_examples, score_task
-from seqchat.evaluation.calibration import (
+from seqchat.evaluation.benchmark import System, TaskOutput, score_task
+from seqchat.evaluation.reliability import (
     CalibrationResult,
-    PlattCalibrator,
     calibration_metrics,
     plot_reliability,
     reliability_diagram,
 )
-from seqchat.inference import (
+from seqchat.modeling.decoders import load_decoder, load_tokenizer
+from seqchat.tasks import templates as T
+from seqchat.tasks.answers import parse_prediction
+from seqchat.tasks.calibration import PlattCalibrator
+from seqchat.tasks.predict import (
     SEQ_NAME,
     TaskPrediction,
     class_features,
@@ -40,6 +41,7 @@ from seqchat.inference import (
     predictions_from_probabilities,
     question_indices,
 )
+from seqchat.tasks.registry import CLASS_TYPES, TaskSpec, get_task
 
 # ---------------------------------------------------------------------------------------------
 # seqchat
@@ -247,8 +249,6 @@ def zeroshot_system(
     the per-example column `truncated` says which.
     """
     import torch
-
-    from seqchat.decoders import load_decoder, load_tokenizer
 
     tok = load_tokenizer(decoder)
     tok.padding_side = "left"

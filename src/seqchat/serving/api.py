@@ -3,43 +3,27 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from seqchat.config import SeqChatConfig
-from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import REFERENCE, check_messages, referenced_subset
-from seqchat.sequences import Sequence, as_named_sequences, read_fasta
+from seqchat.modeling.hub import load_model
+from seqchat.modeling.processor import REFERENCE, check_messages, referenced_subset
+from seqchat.modeling.sequences import Sequence, as_named_sequences, read_fasta
 from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES, Attribution, attribute, check_budget
-from seqchat.serving.predict import class_task, task_sequence
+from seqchat.serving.predict import class_task, prediction_rows, task_sequence, task_sequences
+from seqchat.tasks.answers import parse_prediction
+from seqchat.tasks.predict import load_calibrators, predict_task
+from seqchat.tasks.registry import get_task
+from seqchat.tasks.templates import system_prompt as default_system_prompt
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_CONFIG = "seqchat-small"
 Pool = Mapping[str, Sequence | str]
-
-
-def shipped_model_dir() -> Path | None:
-    """The trained default model shipped inside the package, if this build has one."""
-    d = Path(str(resources.files("seqchat"))) / "weights" / DEFAULT_CONFIG
-    return d if (d / "config.json").exists() else None
-
-
-def default_config_path() -> Path:
-    """The YAML of the default architecture."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[3] / "configs" / "model", Path(str(resources.files("seqchat"))) / "configs"):
-        p = base / f"{DEFAULT_CONFIG}.yaml"
-        if p.exists():
-            return p
-    raise SeqChatInputError(f"cannot find the default config {DEFAULT_CONFIG}.yaml: pass --config")
 
 
 class Answer(str):
@@ -119,8 +103,6 @@ class SeqChat:
     def __init__(
         self, model: Any, system_prompt: str | None = None, calibrators: Mapping[str, Any] | None = None
     ):
-        from seqchat.data.templates import system_prompt as default_system_prompt
-
         self.model = model.eval()
         # per-task Platt calibrators that `seqchat eval --save-calibration` stored with the model
         self.calibrators = dict(calibrators or {})
@@ -132,30 +114,20 @@ class SeqChat:
     @classmethod
     def load(cls, model: str | Path | None = None, config: str | Path | None = None) -> SeqChat:
         """Load a trained model folder, or build an (untrained) architecture from a config; default: shipped model."""
-        from seqchat.inference import load_calibrators
-        from seqchat.model import SeqChatForConditionalGeneration
-
-        folder = model if model is not None else (shipped_model_dir() if config is None else None)
-        if folder is not None:
-            loaded = SeqChatForConditionalGeneration.from_pretrained(folder)
-            try:
-                calibrators = load_calibrators(folder)
-            except SeqChatInputError:
-                raise
-            except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # JSON syntax or fields
-                raise SeqChatInputError(
-                    f"'{Path(folder) / 'calibration.json'}' is not a valid calibration file "
-                    f"({type(e).__name__}: {str(e)[:160]}): refit it with `seqchat eval --save-calibration` "
-                    "or delete it"
-                ) from None
-            return cls(loaded, calibrators=calibrators)
-        cfg = SeqChatConfig.from_file(config or default_config_path())
-        print(
-            "seqchat: warning: no trained model given; the encoders and projector are randomly initialised, "
-            "so answers ignore the sequences",
-            file=sys.stderr,
-        )
-        return cls(SeqChatForConditionalGeneration(cfg))
+        loaded, folder = load_model(model, config)
+        if folder is None:
+            return cls(loaded)
+        try:
+            calibrators = load_calibrators(folder)
+        except SeqChatInputError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # JSON syntax or fields
+            raise SeqChatInputError(
+                f"'{Path(folder) / 'calibration.json'}' is not a valid calibration file "
+                f"({type(e).__name__}: {str(e)[:160]}): refit it with `seqchat eval --save-calibration` "
+                "or delete it"
+            ) from None
+        return cls(loaded, calibrators=calibrators)
 
     # ---- argument checks ----------------------------------------------------------------------
     @staticmethod
@@ -319,9 +291,6 @@ class SeqChat:
         self, task_name: str, messages: list[dict[str, str]], sequences: Any, text: str
     ) -> tuple[dict[Any, float], float | None]:
         """Class probabilities of the one sequence the question is about, and that of the class the answer states."""
-        from seqchat.evaluation.answers import parse_prediction
-        from seqchat.inference import predict_task
-
         probs = predict_task(
             self.model, task_name, self._task_inputs(task_name, messages, sequences), mode="score", question_index=None,
             calibrator=self.calibrators.get(task_name),
@@ -392,8 +361,6 @@ class SeqChat:
     ) -> pd.DataFrame:
         """One row per sequence: the task's prediction, class probabilities (classification) and the answer text."""
         import pandas as pd
-
-        from seqchat.serving.predict import prediction_rows, task_sequences
 
         ids, seqs = task_sequences(task, sequences, self.model.config.max_sequence_length)
         rows = prediction_rows(

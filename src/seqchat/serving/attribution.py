@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import IGNORE_INDEX, referenced_subset, sequence_key
-from seqchat.sequences import Sequence, as_named_sequences
-from seqchat.tokenization import split_windows, window_starts
+from seqchat.modeling.processor import IGNORE_INDEX, referenced_subset, sequence_key
+from seqchat.modeling.sequences import Sequence, as_named_sequences
+from seqchat.modeling.tokenization import split_windows, window_starts
 
 # The backward pass holds every encoder window's activations at once (~0.85 GB per 20,000 nt with the
 # shipped encoders), so one request may attribute at most this many residues in all.

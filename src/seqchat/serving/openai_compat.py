@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request  # at module level: FastAPI resolves endpoint annotations here
 
 from seqchat.errors import SeqChatInputError
-from seqchat.serving.server import BatchingWorker, ClientGone, Limits, Sequences, error_content
+from seqchat.serving.schemas import Limits, Sequences, error_content
+from seqchat.serving.worker import BatchingWorker, ClientGone
 
 log = logging.getLogger("seqchat.serve")
 DEFAULT_MAX_TOKENS = 128  # as /v1/chat's max_new_tokens

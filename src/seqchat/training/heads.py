@@ -12,7 +12,6 @@ found there, so an interrupted run resumes per task. The folder `<out>/<encoder>
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -27,12 +26,12 @@ from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression, Ridge
 from torch import nn
 
-from seqchat.data.sources import Example, reverse_complement
-from seqchat.data.tasks import get_task
+from seqchat.data.paths import data_version
+from seqchat.data.records import Example, reverse_complement
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.benchmark import data_version, sample_examples
 from seqchat.evaluation.metrics import mcc, pearson
-from seqchat.features import (
+from seqchat.modeling.features import (
     FeatureEncoder,
     Featuriser,
     PositionalCNN,
@@ -40,8 +39,8 @@ from seqchat.features import (
     onehot,
     save_feature_encoder,
 )
-from seqchat.inference import class_keys
-from seqchat.training.cli import _read_yaml
+from seqchat.tasks.predict import class_keys
+from seqchat.tasks.registry import get_task
 from seqchat.training.loop import TrainConfig, train
 from seqchat.training.supervised import MultitaskJob, pair_tasks, single_sequence_tasks
 
@@ -73,7 +72,7 @@ class HeadsConfig:
     positional_weights: tuple[float, ...] = (1.0, 10.0, 30.0)
     hidden: int = 256
     spectrum_tokens: int = 4
-    # how head tokens carry predictions (seqchat.features.HEAD_FORMATS) and how many slots they have
+    # how head tokens carry predictions (seqchat.modeling.features.HEAD_FORMATS) and how many slots they have
     # (None: the fewest that hold every head; give the same number to every encoder for a gated projector)
     head_format: str = "logits"
     head_slots: int | None = None
@@ -460,27 +459,3 @@ def train_heads(cfg: HeadsConfig, out_dir: str | Path) -> dict[str, Any]:
     summary = {"config": asdict(cfg), "data_version": data_version(), "results": results}
     (out / "stage1.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-def run_train_heads(args: argparse.Namespace) -> int:
-    """`seqchat train-heads`: fit (or resume) stage 1 and print each task's validation figure."""
-    cfg = HeadsConfig.from_dict(_read_yaml(args.config) if args.config else {})
-    if args.tasks:
-        cfg.tasks = [t for t in args.tasks.split(",") if t]
-        for t in cfg.tasks:
-            get_task(t)
-    if args.max_train is not None:
-        cfg.max_train = args.max_train
-    train_heads(cfg, args.out)
-    _say(f"done: encoder folders under {args.out}; use them as {{kind: features, init_from: {args.out}/<encoder>}}")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `train-heads`."""
-    p = sub.add_parser("train-heads", help="stage 1: fit the feature encoders' per-task heads (no decoder)")
-    p.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
-    p.add_argument("--config", help="YAML with HeadsConfig keys (see seqchat.training.heads)")
-    p.add_argument("--tasks", help="comma-separated task names (default: all single-sequence class/regression tasks)")
-    p.add_argument("--max-train", dest="max_train", type=int, help="training examples per task")
-    p.set_defaults(func=run_train_heads)

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from seqchat.errors import SeqChatInputError
+from seqchat.modeling.sequences import Sequence
+from seqchat.tasks.templates import canonical_answers
 
 SAMPLING = ("uniform", "proportional")
 
@@ -43,8 +45,6 @@ def load_records(build_dir: str | Path, split: str, tasks: list[str] | None = No
 
 def record_inputs(rec: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Messages and named sequences of one JSONL record, as the processor takes them."""
-    from seqchat.sequences import Sequence
-
     seqs = {n: Sequence(n, s["residues"], s["modality"]) for n, s in rec["sequences"].items()}
     return rec["messages"], seqs
 
@@ -182,8 +182,6 @@ class InstructJob:
     def _class_accuracy(model: nn.Module, recs: list[dict[str, Any]]) -> float | None:
         """Share of single-sequence classification records whose own (training-style) question gets the
         right class when one canonical answer per class is scored; None if the sample has none."""
-        from seqchat.data.templates import canonical_answers
-
         right = []
         for rec in recs:
             if rec.get("kind") != "single" or rec.get("task_type") not in ("binary", "multiclass"):

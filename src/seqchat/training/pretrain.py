@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqchat.encoders import BUILTIN_ENCODERS, encoder_hf_config
-from seqchat.tokenization import SequenceTokenizer, get_sequence_tokenizer
+from seqchat.modeling.config import EncoderConfig
+from seqchat.modeling.encoders import BUILTIN_ENCODERS, encoder_hf_config
+from seqchat.modeling.model import untied
+from seqchat.modeling.tokenization import SequenceTokenizer, get_sequence_tokenizer
 
 
 def mask_tokens(
@@ -97,8 +99,6 @@ class PretrainJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The whole masked-LM model (tied LM head stored once)."""
-        from seqchat.model import untied
-
         return untied(model.state_dict())
 
     def save_final(self, model: nn.Module, out_dir: Path) -> None:
@@ -124,7 +124,7 @@ def pretrain_job(spec: dict[str, Any], train_seqs: list[str], valid_seqs: list[s
         train_seqs=train_seqs,
         valid_seqs=valid_seqs,
         batch_size=batch_size,
-        window=int(spec.get("window", 512)),
+        window=int(EncoderConfig.of(spec).window),
         mask_prob=float(spec.get("mask_prob", 0.15)),
         seed=seed,
     )

@@ -18,13 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqchat.data.sources import Example
-from seqchat.data.tasks import TASKS, get_task
-from seqchat.encoders import SequenceEncoder, build_encoder_model
+from seqchat.data.records import Example
+from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
-from seqchat.evaluation.benchmark import sample_examples
-from seqchat.evaluation.specialist import SPECIALIST_TYPES, mean_pooled
-from seqchat.inference import class_keys
+from seqchat.evaluation.specialist import SPECIALIST_TYPES
+from seqchat.modeling.config import EncoderConfig
+from seqchat.modeling.encoders import SequenceEncoder, build_encoder_model, mean_pooled
+from seqchat.modeling.model import untied
+from seqchat.tasks.predict import class_keys
+from seqchat.tasks.registry import TASKS, get_task
 
 
 class MultitaskEncoder(nn.Module):
@@ -125,8 +127,6 @@ class MultitaskJob:
 
     def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Encoder and heads."""
-        from seqchat.model import untied
-
         return untied(model.state_dict())
 
     def save_final(self, model: nn.Module, out_dir: Path) -> None:
@@ -147,7 +147,8 @@ def multitask_job(raw: dict[str, Any], batch_size: int, seed: int) -> MultitaskJ
             raise SeqChatInputError(f"task '{n}' is {get_task(n).task_type}: the multitask stage takes {SPECIALIST_TYPES}")
     max_train, max_valid = tcfg.get("max_train", 4000), tcfg.get("max_valid", 64)
     torch.manual_seed(seed)
-    encoder = SequenceEncoder(build_encoder_model(spec), spec["tokenizer"], spec.get("window", 512), spec.get("overlap", 10))
+    shared = EncoderConfig.of(spec)
+    encoder = SequenceEncoder(build_encoder_model(spec), spec["tokenizer"], shared.window, shared.overlap)
     outputs = {n: 1 if get_task(n).task_type == "regression" else len(class_keys(n)) for n in names}
     model = MultitaskEncoder(encoder, outputs, int(tcfg.get("max_windows", 1)), tcfg.get("max_residues", 512))
     return MultitaskJob(
