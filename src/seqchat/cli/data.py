@@ -27,12 +27,15 @@ def register(subparsers: Any) -> None:
     b.add_argument("--out", required=True, help="output directory")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--tasks", nargs="+", help="only these tasks (default: all registered)")
-    b.add_argument("--max-per-split", type=int, default=None, help="cap examples per task and split (seeded subsample)")
+    b.add_argument(
+        "--max-per-split", type=int, default=None, help="cap examples per task and split (seeded subsample)"
+    )
     b.add_argument("--tag-fraction", type=float, default=0.3, help="share of training questions with a task tag")
     b.add_argument("--no-system-prompt", action="store_true")
     b.add_argument("--no-multi", action="store_true", help="single-sequence records only")
     b.add_argument("--user-task", action="append", default=[], metavar="YAML",
-                   help="a user task spec (name, train, test, task_type, modality, ...); builds only user tasks unless --tasks")
+                   help="a user task spec (name, train, test, task_type, modality, ...); "
+                   "builds only user tasks unless --tasks")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("stats", help="print the data cards of a build")
@@ -100,7 +103,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def format_card(card: dict[str, Any]) -> str:
     """A data card as readable text."""
     t = card["task"]
-    lines = [f"== {t['name']}: {t['title']}", f"   group {t['group']} | {t['task_type']} | inputs {', '.join(t['inputs'])}"
+    lines = [f"== {t['name']}: {t['title']}",
+             f"   group {t['group']} | {t['task_type']} | inputs {', '.join(t['inputs'])}"
              f" | metric {', '.join(t['metrics'])}"]
     if t["task_type"] == "regression":
         lines.append(f"   unit {t['unit']} | range {t['value_range']} | decimals {t['decimals']}")
@@ -110,7 +114,9 @@ def format_card(card: dict[str, Any]) -> str:
     lines.append(f"   split rule: {t['split_rule']}")
     if t["label_note"]:
         lines.append(f"   labels note: {t['label_note']}")
-    lines.append(f"   source files {card['source_counts']} -> train from {card['train_from']}, valid from {card['valid_from']}")
+    lines.append(
+        f"   source files {card['source_counts']} -> train from {card['train_from']}, valid from {card['valid_from']}"
+    )
     if card["removed"]:
         lines.append(f"   removed {card['removed']}")
     if card.get("cleaned"):
@@ -141,7 +147,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if not cards.is_dir():
         raise SeqChatInputError(f"'{args.dir}' has no cards/ folder: run `seqchat data build --out {args.dir}` first")
     manifest = Path(args.dir) / "manifest.json"
-    order = json.loads(manifest.read_text())["tasks"] if manifest.is_file() else sorted(p.stem for p in cards.glob("*.json"))
+    order = (
+        json.loads(manifest.read_text())["tasks"]
+        if manifest.is_file()
+        else sorted(p.stem for p in cards.glob("*.json"))
+    )
     for name in args.tasks or order:
         f = cards / f"{name}.json"
         if not f.is_file():

@@ -66,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bfloat16 runs about twice as fast on CPUs with AVX512-BF16 (recorded in run.json)")
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--calibration-train", type=int, default=None, metavar="N",
-                   help=f"training examples per class task that fit its Platt model (default {CALIBRATION_TRAIN}; 0 = off)")
+                   help=f"training examples per class task that fit its Platt model (default {CALIBRATION_TRAIN}; "
+                   "0 = off)")
     e.add_argument("--save-calibration", action="store_true",
                    help="also write the fitted calibrators to <model>/calibration.json (shown next to answers)")
     _common(e, "seqchat")
@@ -80,11 +81,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(k, "kmer")
     s = bs.add_parser("specialist", help="per task, the better on validation of k-mer regression and the encoder "
                                           "fine-tuned with a linear head (early stopping)")  # fmt: skip
-    s.add_argument("--kinds", default=None, help="comma-separated single-task models that compete: kmer, encoder (default both)")
+    s.add_argument("--kinds", default=None,
+                   help="comma-separated single-task models that compete: kmer, encoder (default both)")
     s.add_argument("--init-model", default=None,
                    help="seqchat model folder whose encoders start the fine-tuning (default: the shipped model)")
     s.add_argument("--model-config", default=None,
-                   help=f"instead take the encoders (and `init_encoders` folders) from this YAML (e.g. {TRAIN_RECIPE})")
+                   help="instead take the encoders (and `init_encoders` folders) from this YAML "
+                   f"(e.g. {TRAIN_RECIPE})")
     s.add_argument("--dna-encoder", help="instead an HF encoder folder (or built-in name) for DNA and RNA")
     s.add_argument("--protein-encoder", help="instead an HF encoder folder (or built-in name) for proteins")
     # defaults of the settings below live in SpecialistConfig; None keeps them
@@ -113,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="write docs/BENCHMARKS.md from benchmark run folders")
     r.add_argument("--runs", default=str(DEFAULT_RUNS), help="folder holding seqchat/, specialist/, kmer/, zeroshot/")
     r.add_argument("--out", default="docs/BENCHMARKS.md")
-    r.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
+    r.add_argument("--gene-json", default=str(GENE_JSON),
+                   help="`seqchat gene-function report --json` output to include")
     r.add_argument("--gene-ablation", default=str(GENE_ABLATION),
                    help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     r.set_defaults(func=cmd_report)
@@ -126,7 +130,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--runs", default=str(DEFAULT_RUNS))
     a.add_argument("--report", default="docs/BENCHMARKS.md")
-    a.add_argument("--gene-json", default=str(GENE_JSON), help="`seqchat gene-function report --json` output to include")
+    a.add_argument("--gene-json", default=str(GENE_JSON),
+                   help="`seqchat gene-function report --json` output to include")
     a.add_argument("--gene-ablation", default=str(GENE_ABLATION),
                    help="arms of src/seqchat/configs/train/gene_ablation.yaml to include")
     a.add_argument("--resume", action="store_true")
@@ -170,7 +175,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     tasks = _setup(args)
     if args.model is None and args.config is None and shipped_model_dir() is None:
-        raise SeqChatInputError("no shipped model in this build: pass --model DIR (or --config YAML for an untrained check)")
+        raise SeqChatInputError(
+            "no shipped model in this build: pass --model DIR (or --config YAML for an untrained check)"
+        )
     model = SeqChat.load(model=args.model, config=args.config).model
     if args.dtype != "float32":
         import torch
@@ -182,7 +189,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     free = args.mode == "score" and not args.no_free_answers
     system = seqchat_system(model, mode=args.mode, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             calibration_train=calib_n, free_answers=free, seed=args.seed,
-                            plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)  # fmt: skip
+                            plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)
     config = {"model": source, "trained": args.config is None, "model_config": model.config.to_dict(),
               "mode": args.mode, "free_answers": free, "dtype": args.dtype, "batch_size": args.batch_size,
               "max_new_tokens": args.max_new_tokens, "decoding": "greedy",
@@ -238,7 +245,11 @@ def _recipe_encoders(args: argparse.Namespace) -> dict[str, Any]:
 
     from seqchat.modeling.hub import default_config_path  # start-up: loads the model code (transformers)
 
-    path = Path(args.model_config) if args.model_config else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
+    path = (
+        Path(args.model_config)
+        if args.model_config
+        else (TRAIN_RECIPE if TRAIN_RECIPE.exists() else default_config_path())
+    )
     doc = read_config_file(path)
     model = dict(doc.get("model", doc))
     init = model.pop("init_encoders", None) or {}
@@ -310,4 +321,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         sub = _parser().parse_args(argv)
         sub.argv = argv
         sub.func(sub)
-    return cmd_report(argparse.Namespace(runs=args.runs, out=args.report, gene_json=args.gene_json, gene_ablation=args.gene_ablation))
+    return cmd_report(argparse.Namespace(
+        runs=args.runs, out=args.report, gene_json=args.gene_json, gene_ablation=args.gene_ablation
+    ))

@@ -37,7 +37,9 @@ def run_predict(args: argparse.Namespace) -> int:
     resolved_mode(args.task, args.mode)  # fail on a bad task or mode before loading the model
     pair = get_task(args.task).is_pair
     fastas = args.fasta or []
-    ok = (bool(args.pairs) != bool(fastas) and len(fastas) in (0, 2)) if pair else (not args.pairs and len(fastas) == 1)
+    ok = (
+        (bool(args.pairs) != bool(fastas) and len(fastas) in (0, 2)) if pair else (not args.pairs and len(fastas) == 1)
+    )
     if not ok:
         hint = pair_input_hint(args.task) if pair else "give one FASTA file (--fasta)"
         raise SeqChatInputError(f"task '{args.task}' reads {'pairs' if pair else 'one sequence per record'}: {hint}")

@@ -59,7 +59,9 @@ def run_train(args: argparse.Namespace) -> int:
         valid_per_task=int(data.get("valid_per_task", 4)),
     )
     if cfg.route_warmup_steps and not (args.resume and latest_checkpoint(Path(cfg.out_dir))):
-        print(json.dumps({"route_warmup": job.route_warmup(cfg.route_warmup_steps, cfg.route_warmup_lr, Path(cfg.out_dir))}))
+        print(json.dumps({
+            "route_warmup": job.route_warmup(cfg.route_warmup_steps, cfg.route_warmup_lr, Path(cfg.out_dir))
+        }))
     print(json.dumps(train(job, cfg, resume=args.resume)))
     return 0
 
@@ -132,7 +134,9 @@ def run_export(args: argparse.Namespace) -> int:
         pre[m] = Path(d)
     if args.run is None:
         if not args.eval_dir:
-            raise SeqChatInputError("give --run (export a training run) or --eval-dir (refresh the card's test metrics)")
+            raise SeqChatInputError(
+                "give --run (export a training run) or --eval-dir (refresh the card's test metrics)"
+            )
         refresh_card(Path(args.out), Path(args.eval_dir))
         print(json.dumps({"out": args.out, "card": "test metrics from " + args.eval_dir}))
         return 0

@@ -33,7 +33,9 @@ from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 SPLITS = ("train", "valid", "test")
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _SINGLE_NAMES = ("seq", "seq1", "query", "x", "myseq", "input", "s1", "dna1", "sample")
-_PAIR_NAMES = (("a", "b", "c"), ("seq1", "seq2", "seq3"), ("x", "y", "z"), ("s1", "s2", "s3"), ("first", "second", "third"))
+_PAIR_NAMES = (
+    ("a", "b", "c"), ("seq1", "seq2", "seq3"), ("x", "y", "z"), ("s1", "s2", "s3"), ("first", "second", "third")
+)
 # names a user might give the two sequences of a pair task, by role (the role itself is always one of them)
 _ROLE_NAMES = {
     "antibody": ("ab", "mab", "bnab", "Ab1", "fv"),
@@ -195,7 +197,9 @@ def single_record(task: TaskSpec, ex: Example, split: str, rng: random.Random, c
     """One question about one sequence (both sequences of a pair task), one answer."""
     conv = _start(cfg, Conversation(task.name, split, "single", task.task_type, extra={"meta": ex.meta}))
     names: str | list[str] = _pair_names(rng, task) if task.is_pair else _single_name(rng, ex)
-    for n, residues, modality in zip([names] if isinstance(names, str) else names, ex.sequences, task.inputs, strict=True):
+    for n, residues, modality in zip(
+        [names] if isinstance(names, str) else names, ex.sequences, task.inputs, strict=True
+    ):
         conv.add_seq(n, residues, modality)
     q, a, tids = _qa(task, ex, names, split, rng)
     if split != "test" and rng.random() < cfg.tag_fraction:
@@ -211,7 +215,9 @@ def _group_key(task: TaskSpec, ex: Example) -> tuple[str, ...]:
     return tuple(ex.meta.get(k, "") for k in task.group_by)
 
 
-def _pick_pair(rng: random.Random, xs: list[Example], ys: list[Example], task: TaskSpec) -> tuple[Example, Example] | None:
+def _pick_pair(
+    rng: random.Random, xs: list[Example], ys: list[Example], task: TaskSpec
+) -> tuple[Example, Example] | None:
     for _ in range(20):
         x, y = rng.choice(xs), rng.choice(ys)
         if x is not y and seq_key(x.residues) != seq_key(y.residues) and _group_key(task, x) == _group_key(task, y):
@@ -231,7 +237,9 @@ def _multi_answer(kind: str, rng: random.Random) -> tuple[str, str]:
     return temps[i], f"multi:{kind}:a:{i}"
 
 
-def compare_record(task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig) -> Conversation | None:
+def compare_record(
+    task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig
+) -> Conversation | None:
     """Two sequences: which one has the positive class / the named class / the higher value."""
     names = rng.choice(_PAIR_NAMES)[:2]
     if task.task_type == "regression":
@@ -273,7 +281,9 @@ def compare_record(task: TaskSpec, pool: list[Example], split: str, rng: random.
     return conv
 
 
-def rank_record(task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig) -> Conversation | None:
+def rank_record(
+    task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig
+) -> Conversation | None:
     """Three sequences of a regression task ranked from highest to lowest value."""
     gap = 0.1 * (statistics.pstdev([e.target for e in pool]) or 1.0)
     for _ in range(20):
@@ -300,7 +310,9 @@ def rank_record(task: TaskSpec, pool: list[Example], split: str, rng: random.Ran
     return conv
 
 
-def follow_up_record(task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig) -> Conversation | None:
+def follow_up_record(
+    task: TaskSpec, pool: list[Example], split: str, rng: random.Random, cfg: BuildConfig
+) -> Conversation | None:
     """Two turns: a question about one sequence, then 'and what about @b?'."""
     pair = _pick_pair(rng, pool, pool, task) if len(pool) >= 2 else None
     if pair is None:
@@ -461,7 +473,10 @@ def _length_stats(lengths: list[int]) -> dict[str, float]:
         return {}
     s = sorted(lengths)
     pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
-    return {"min": s[0], "p5": pick(0.05), "median": pick(0.5), "mean": round(statistics.fmean(s), 1), "p95": pick(0.95), "max": s[-1]}
+    return {
+        "min": s[0], "p5": pick(0.05), "median": pick(0.5), "mean": round(statistics.fmean(s), 1),
+        "p95": pick(0.95), "max": s[-1],
+    }
 
 
 def _lengths(task: TaskSpec, rows: list[Example]) -> dict[str, Any]:
@@ -540,7 +555,9 @@ def build_dataset(out_dir: str | Path, cfg: BuildConfig | None = None, log: Any 
             recs = task_records(task, split, cfg)
             built[split] = Counter(r.kind for r in recs)
             used[split] = {t for r in recs for t in r.template_ids if t.startswith(task.templates + ":q")}
-            _write_jsonl(out / split / f"{name}.jsonl", (r.to_json(f"{name}/{split}/{i:06d}") for i, r in enumerate(recs)))
+            _write_jsonl(
+                out / split / f"{name}.jsonl", (r.to_json(f"{name}/{split}/{i:06d}") for i, r in enumerate(recs))
+            )
         card = task_card(task, built, used)
         (out / "cards").mkdir(parents=True, exist_ok=True)
         (out / "cards" / f"{name}.json").write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -553,7 +570,8 @@ def build_dataset(out_dir: str | Path, cfg: BuildConfig | None = None, log: Any 
             for split in SPLITS:
                 recs = make(names, split, cfg)
                 counts[kind][split] = _write_jsonl(
-                    out / split / f"{kind}.jsonl", (r.to_json(f"{kind[1:]}/{split}/{i:06d}") for i, r in enumerate(recs))
+                    out / split / f"{kind}.jsonl",
+                    (r.to_json(f"{kind[1:]}/{split}/{i:06d}") for i, r in enumerate(recs)),
                 )
             if log:
                 log(f"{kind}: " + ", ".join(f"{s} {counts[kind][s]}" for s in SPLITS))

@@ -3,7 +3,8 @@
 DNA: fixed-size windows from the genomes in the shared data, on both strands, cut at runs of N. A window is
 dropped when it contains one of the tiled 32-mers (offsets 0, 32, 64, ...) of any nucleotide test sequence on
 either strand, so no window holds 63 or more contiguous bases of a test sequence (nor a whole test sequence of
-32 nt or longer; the 23-nt sgRNAs are too short to screen and come from human loci absent from these genomes). Protein: GenBank CDS translations
+32 nt or longer; the 23-nt sgRNAs are too short to screen and come from human loci absent from these
+genomes). Protein: GenBank CDS translations
 plus the training splits of the protein tasks, minus every protein test sequence and the translation of every
 test gene of the gene tasks (their input is DNA, but the protein is the same gene). RNA: training splits of the
 RNA tasks.
@@ -32,12 +33,17 @@ GENOME_FASTA = (
     "genomes/ecoli_k12_mg1655/GCF_000005845.2_ASM584v2_genomic.fna.gz",
     *(f"genomes/bacteria_refs/{n}" for n in (
         "E.Coli_DH1.fasta.gz", "H.Pylori_G27.fasta.gz", "H.Pylori_Puno120.fasta.gz", "H.Pylori_ELS37.fasta.gz",
-        "H.Pylori_Gambia94_24.fasta.gz", "H.Pylori_SJM180.fasta.gz", "S.Aureus_COL.fasta.gz", "S.Aureus_JKD6008.fasta.gz",
+        "H.Pylori_Gambia94_24.fasta.gz", "H.Pylori_SJM180.fasta.gz", "S.Aureus_COL.fasta.gz",
+        "S.Aureus_JKD6008.fasta.gz",
         "S.Aureus_N315.fasta.gz", "S.Aureus_RF122.fasta.gz", "S.Aureus_USA300_FPR3757.fasta.gz",
-        "V.Cholerae_H1.fasta.gz", "V.Cholerae_O1_Inaba.fasta.gz", "V.Cholerae_O1_biovar.fasta.gz", "V.Cholerae_O395.fasta.gz",
+        "V.Cholerae_H1.fasta.gz", "V.Cholerae_O1_Inaba.fasta.gz", "V.Cholerae_O1_biovar.fasta.gz",
+        "V.Cholerae_O395.fasta.gz",
     )),
 )
-GENOME_GENBANK = (*(f"genomes/yeast_s288c/chr{i:02d}.gb.gz" for i in range(1, 17)), "genomes/chlamydia_trachomatis/ct.gbk.gz")
+GENOME_GENBANK = (
+    *(f"genomes/yeast_s288c/chr{i:02d}.gb.gz" for i in range(1, 17)),
+    "genomes/chlamydia_trachomatis/ct.gbk.gz",
+)
 PROTEIN_TABLES = ("genomes/derived/yeast_proteins.tsv.gz", "genomes/derived/ecoli_proteins.tsv.gz")
 
 

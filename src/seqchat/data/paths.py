@@ -28,7 +28,9 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     if explicit is not None or os.environ.get(ENV_VAR):
         p = Path(explicit if explicit is not None else os.environ[ENV_VAR]).expanduser()
         if not (p / _MARKER).is_file():
-            raise SeqChatInputError(f"data directory '{p}' has no {_MARKER}: point {ENV_VAR} at the shared/data folder")
+            raise SeqChatInputError(
+                f"data directory '{p}' has no {_MARKER}: point {ENV_VAR} at the shared/data folder"
+            )
         return p
     for p in _candidates():
         if (p / _MARKER).is_file():

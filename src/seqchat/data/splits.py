@@ -86,7 +86,8 @@ def resolve_splits(
     valid_max: int = 1000,
     other_test_keys: set[str] | None = None,
 ) -> TaskSplits:
-    """Apply the split rules to a loader's output: dev as train where train is missing, a valid split, no test leakage."""
+    """Apply the split rules to a loader's output: dev as train where train is missing, a valid split, no test
+    leakage."""
     report = SplitReport(source_counts={k: len(v) for k, v in raw.items()})
     if "test" not in raw:
         raise SeqChatInputError(f"task source for '{salt}' has no test split")

@@ -90,11 +90,15 @@ def read_table(path: Path, task_type: str, modality: str | None, sequence_col: s
         reader = csv.reader(fh, delimiter=delim)
         header = next(reader, None)
         if not header:
-            raise SeqChatInputError(f"{path}: the file is empty; it needs a header line with '{sequence_col}' and '{label_col}'")
+            raise SeqChatInputError(
+                f"{path}: the file is empty; it needs a header line with '{sequence_col}' and '{label_col}'"
+            )
         header = [h.strip() for h in header]
         for col in (sequence_col, label_col):
             if col not in header:
-                raise SeqChatInputError(f"{path}, line 1: no column '{col}' in the header {header}; rename it or pass its name")
+                raise SeqChatInputError(
+                    f"{path}, line 1: no column '{col}' in the header {header}; rename it or pass its name"
+                )
         si, li = header.index(sequence_col), header.index(label_col)
         ni = header.index("name") if "name" in header else None
         out: list[RawRow] = []
@@ -146,13 +150,17 @@ def read_jsonl(path: Path, task_type: str, modality: str | None, sequence_col: s
             except json.JSONDecodeError as e:
                 raise SeqChatInputError(f"{path}, line {lineno}: not valid JSON ({e.msg})") from None
             if not isinstance(obj, dict) or sequence_col not in obj or label_col not in obj:
-                raise SeqChatInputError(f"{path}, line {lineno}: needs an object with '{sequence_col}' and '{label_col}'")
+                raise SeqChatInputError(
+                    f"{path}, line {lineno}: needs an object with '{sequence_col}' and '{label_col}'"
+                )
             ident = str(obj.get("name") or obj.get("id") or f"line{lineno}")
             out.append((obj[sequence_col], obj[label_col], f"{path}, line {lineno}", ident))
     return _finish(out, task_type, modality)
 
 
-def read_hf(spec: str, split: str, task_type: str, modality: str | None, sequence_col: str, label_col: str) -> list[Example]:
+def read_hf(
+    spec: str, split: str, task_type: str, modality: str | None, sequence_col: str, label_col: str
+) -> list[Example]:
     """`hf:owner/name[:config]` via the `datasets` package, when it is installed and a hub is reachable."""
     name, _, config = spec.removeprefix("hf:").partition(":")
     try:
@@ -162,11 +170,15 @@ def read_hf(spec: str, split: str, task_type: str, modality: str | None, sequenc
     try:
         ds = datasets.load_dataset(name, config or None, split=split)
     except Exception as e:  # the hub's own errors vary (offline, not found, gated)
-        raise SeqChatInputError(f"{spec}: could not load split '{split}' from the hub ({type(e).__name__}: {e})") from None
+        raise SeqChatInputError(
+            f"{spec}: could not load split '{split}' from the hub ({type(e).__name__}: {e})"
+        ) from None
     out: list[RawRow] = []
     for i, row in enumerate(ds):
         if sequence_col not in row or label_col not in row:
-            raise SeqChatInputError(f"{spec}, row {i}: needs columns '{sequence_col}' and '{label_col}', has {sorted(row)}")
+            raise SeqChatInputError(
+                f"{spec}, row {i}: needs columns '{sequence_col}' and '{label_col}', has {sorted(row)}"
+            )
         ident = str(row.get("name") or f"row{i}")
         out.append((row[sequence_col], row[label_col], f"{spec} ({split}), row {i}", ident))
     return _finish(out, task_type, modality)
@@ -182,7 +194,9 @@ def read_user_examples(
 ) -> list[Example]:
     """Read labelled sequences from CSV/TSV, labelled FASTA, JSONL or `hf:owner/name[:config]`."""
     if task_type not in USER_TASK_TYPES:
-        raise SeqChatInputError(f"task type '{task_type}' is not supported for user data: use one of {', '.join(USER_TASK_TYPES)}")
+        raise SeqChatInputError(
+            f"task type '{task_type}' is not supported for user data: use one of {', '.join(USER_TASK_TYPES)}"
+        )
     if modality is not None and modality not in MODALITIES:
         raise SeqChatInputError(f"unknown modality '{modality}': use one of {', '.join(MODALITIES)}")
     if isinstance(source, str) and source.startswith("hf:"):
@@ -197,7 +211,9 @@ def read_user_examples(
         elif suffix in (".jsonl", ".ndjson"):
             rows = read_jsonl(path, task_type, modality, sequence_col, label_col)
         else:
-            raise SeqChatInputError(f"{path}: unknown file type '{suffix}'; use .csv, .tsv, .fasta/.fa, .jsonl (optionally .gz)")
+            raise SeqChatInputError(
+                f"{path}: unknown file type '{suffix}'; use .csv, .tsv, .fasta/.fa, .jsonl (optionally .gz)"
+            )
     if not rows:
         raise SeqChatInputError(f"{source}: no labelled sequences found")
     return rows
@@ -217,7 +233,11 @@ def load_user(
     kw = {"task_type": task_type, "modality": modality, "sequence_col": sequence_col, "label_col": label_col}
     rows = read_user_examples(train, **kw)
     if test is not None:
-        test_rows = read_user_examples(test, hf_split="test", **kw) if test.startswith("hf:") else read_user_examples(test, **kw)
+        test_rows = (
+            read_user_examples(test, hf_split="test", **kw)
+            if test.startswith("hf:")
+            else read_user_examples(test, **kw)
+        )
         return {"train": rows, "test": test_rows}
     out: Raw = {"train": [], "test": []}
     for ex in rows:
@@ -249,7 +269,9 @@ def register_user_task(
     if name in TASKS and TASKS[name].loader != "user":
         raise SeqChatInputError(f"task name '{name}' is already a built-in task; choose another")
     if task_type == "regression" and re.search(r"\d", quantity):
-        raise SeqChatInputError(f"quantity '{quantity}' contains digits; answers must hold exactly one number, so drop them")
+        raise SeqChatInputError(
+            f"quantity '{quantity}' contains digits; answers must hold exactly one number, so drop them"
+        )
     kw = {"task_type": task_type, "modality": modality, "sequence_col": sequence_col, "label_col": label_col}
     rows = read_user_examples(train, **kw)
     mod = modality or guess_modality(rows[0].residues)
@@ -275,7 +297,9 @@ def register_user_task(
         metrics={"binary": ("mcc", "f1", "accuracy"), "multiclass": ("accuracy", "f1_macro", "mcc")}.get(
             task_type, ("pearson", "spearman", "r2")
         ),
-        split_rule=("User test file is the test split" if test else "20% of the user file by sequence hash is the test split")
+        split_rule=(
+            "User test file is the test split" if test else "20% of the user file by sequence hash is the test split"
+        )
         + "; valid: 5% of train by hash; test sequences removed from train and valid.",
         source=str(train),
         licence="user data",

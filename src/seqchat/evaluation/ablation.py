@@ -29,13 +29,18 @@ EC_METRICS = ("ec_exact_match", "ec_hf1")
 # the two questions of the recipe: (arm, reference arm) pairs compared example by example
 CONTRASTS = {"LoRA − frozen decoder": ("perceiver_lora", "perceiver_frozen"),
              "mlp pooled per window − perceiver over all tokens": ("mlp_pooled_frozen", "perceiver_frozen"),
-             "mlp pooled per window − mlp over all tokens (K segments)": ("mlp_pooled_frozen", "mlp_tokens_frozen")}  # fmt: skip
+             "mlp pooled per window − mlp over all tokens (K segments)": ("mlp_pooled_frozen", "mlp_tokens_frozen")}
 PAIRED_METRICS = ("bleu1", "bleu4", "meteor", "rouge_l")
 
 
 def example_scores(eval_dir: Path, task: str = "gene_description") -> dict[str, dict[str, float]]:
     """Per test example (by source id): its sentence BLEU-1/BLEU-4, METEOR and ROUGE-L, from the predictions file."""
-    fns = {"bleu1": lambda r, p: bleu(r, p, n=1), "bleu4": lambda r, p: bleu(r, p, n=4), "meteor": meteor, "rouge_l": rouge_l}
+    fns = {
+        "bleu1": lambda r, p: bleu(r, p, n=1),
+        "bleu4": lambda r, p: bleu(r, p, n=4),
+        "meteor": meteor,
+        "rouge_l": rouge_l,
+    }
     out = {}
     with open(eval_dir / "predictions" / f"{task}.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -70,7 +75,8 @@ def render_contrasts(ablation_dir: str | Path) -> list[str]:
         return []
     return ["| gene_description: difference | paired examples | " + " | ".join(PAIRED_METRICS) + " |",
             "|---" * (2 + len(PAIRED_METRICS)) + "|", *rows, "",
-            "Mean per-example difference, 95% percentile bootstrap over the paired test examples (2000 resamples, seed 0); "
+            "Mean per-example difference, 95% percentile bootstrap over the paired test examples (2000 resamples, "
+            "seed 0); "
             "an interval that holds 0 is no measured effect.", ""]  # fmt: skip
 
 
@@ -85,7 +91,8 @@ def sequence_tokens(cfg: dict[str, Any], run: dict[str, Any], task: str) -> floa
     spec = ProjectorConfig.from_dict(cfg["projector"])
     enc = cfg["encoders"][cfg["modalities"]["dna"]]
     examples = sample_examples(task, run.get("split", "test"), run.get("max_per_task"), run.get("seed", 0))
-    counts = [projector_class(spec).num_tokens_for(spec, len(window_starts(len(e.residues), enc["window"], enc["overlap"])))
+    counts = [projector_class(spec).num_tokens_for(
+                  spec, len(window_starts(len(e.residues), enc["window"], enc["overlap"])))
               for e in examples]  # fmt: skip
     return float(statistics.median(counts))
 
@@ -97,13 +104,19 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Per finished, evaluated arm: its set-up, training figures and test metrics."""
     out: dict[str, dict[str, Any]] = {}
-    done = [p.parent for p in Path(ablation_dir).glob("*/eval/run.json") if (p.parent.parent / "final" / "config.json").exists()]
+    done = [
+        p.parent
+        for p in Path(ablation_dir).glob("*/eval/run.json")
+        if (p.parent.parent / "final" / "config.json").exists()
+    ]
     for arm in sorted(d.parent for d in done):
         cfg = json.loads((arm / "final" / "config.json").read_text())
         run, rows = load_run(arm / "eval")
         log = _jsonl(arm / "log.jsonl")
         valid = _jsonl(arm / "valid.jsonl")
-        step_s = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1]
+        step_s = [
+            b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:], strict=False) if b["step"] == a["step"] + 1
+        ]
         lora = LoraConfig.from_dict(cfg["lora"]) if cfg.get("lora") else None
         proj = ProjectorConfig.from_dict(cfg["projector"])
         targets = "/".join(lora.target_modules) if lora else ""
@@ -114,7 +127,9 @@ def collect_arms(ablation_dir: str | Path) -> dict[str, dict[str, Any]]:
             "steps": log[-1]["step"] if log else 0,
             "median_step_s": statistics.median(step_s) if step_s else float("nan"),
             "valid_loss": valid[-1].get("valid_loss/gene_description", float("nan")) if valid else float("nan"),
-            "gene_tokens": sequence_tokens(cfg, run, "gene_description") if "gene_description" in rows else float("nan"),
+            "gene_tokens": (
+                sequence_tokens(cfg, run, "gene_description") if "gene_description" in rows else float("nan")
+            ),
             "examples_per_s": run.get("examples_per_s", float("nan")),
             "data_version": str(run.get("data_version", "?")),
             "command": run.get("command", ""),
@@ -128,8 +143,10 @@ def render_ablation(ablation_dir: str | Path) -> list[str]:
     arms = collect_arms(ablation_dir)
     if not arms:
         return [f"No finished ablation arm in `{ablation_dir}` yet: run `make gene-ablation`.", ""]
-    head = ("| arm | projector | decoder | trainable params | steps | s/step (median) | gene tokens in prompt (median) "
-            "| valid loss (gene_description) | " + " | ".join(TEXT_METRICS) + " | " + " | ".join(f"gene_ec {m}" for m in EC_METRICS)
+    head = ("| arm | projector | decoder | trainable params | steps | s/step (median) "
+            "| gene tokens in prompt (median) "
+            "| valid loss (gene_description) | " + " | ".join(TEXT_METRICS) + " | "
+            + " | ".join(f"gene_ec {m}" for m in EC_METRICS)
             + " | eval ex/s |")  # fmt: skip
     out = [head, "|---" * (9 + len(TEXT_METRICS) + len(EC_METRICS)) + "|"]
     for name, a in arms.items():

@@ -28,12 +28,16 @@ class Anchor:
 
 TASK_ANCHORS: dict[str, Anchor] = {
     "enhancers": Anchor(0.55, "mcc", "Nucleotide Transformer", CHATNT_T2, "same 400-sequence test set (NT benchmark)"),
-    "enhancer_types": Anchor(0.41, "mcc", "Nucleotide Transformer", CHATNT_T2, "same 400-sequence test set (NT benchmark)"),
+    "enhancer_types": Anchor(
+        0.41, "mcc", "Nucleotide Transformer", CHATNT_T2, "same 400-sequence test set (NT benchmark)"
+    ),
     "promoter_strength_leaf": Anchor(
-        0.86, "pearson", "AgroNT", CHATNT_T2, "our test is a 1,000-sequence subsample of the source's 7,154; train <=8,000 of 58,179"
+        0.86, "pearson", "AgroNT", CHATNT_T2,
+        "our test is a 1,000-sequence subsample of the source's 7,154; train <=8,000 of 58,179",
     ),
     "promoter_strength_protoplast": Anchor(
-        0.84, "pearson", "AgroNT", CHATNT_T2, "our test is a 1,000-sequence subsample of the source's 7,595; train <=8,000 of 61,051"
+        0.84, "pearson", "AgroNT", CHATNT_T2,
+        "our test is a 1,000-sequence subsample of the source's 7,595; train <=8,000 of 61,051",
     ),
     "protein_solubility": Anchor(
         0.77, "accuracy", "DeepSol", BI_T6, "same DeepSol test set (2,001); we train on DeepSol's validation set only"
@@ -53,7 +57,8 @@ class GroupAnchor:
 _EMP = ("h3", "h3k14ac", "h3k36me3", "h3k4me1", "h3k4me2", "h3k4me3", "h3k79me3", "h3k9ac", "h4", "h4ac")
 GROUP_ANCHORS: tuple[GroupAnchor, ...] = (
     GroupAnchor("EMP (yeast epigenetic marks)", tuple(f"yeast_{m}" for m in _EMP),
-                Anchor(0.5883, "mcc", "DNABERT-2", BI_T4, "the 10 GUE EMP test sets (28,741 sequences); we train on GUE dev files")),
+                Anchor(0.5883, "mcc", "DNABERT-2", BI_T4,
+                       "the 10 GUE EMP test sets (28,741 sequences); we train on GUE dev files")),
     GroupAnchor("TF-H (human TF binding)", tuple(f"tf_human_{i}" for i in range(5)),
                 Anchor(0.6684, "mcc", "DNABERT-2", BI_T4, "the 5 GUE human TF test sets (5,000 sequences)")),
     GroupAnchor("TF-M (mouse TF binding)", tuple(f"tf_mouse_{i}" for i in range(5)),
@@ -66,4 +71,6 @@ GROUP_ANCHORS: tuple[GroupAnchor, ...] = (
 
 # ChatNT's headline: average MCC over the 18 Nucleotide Transformer benchmark tasks, ChatNT vs the
 # fine-tuned NT v2 500M specialist it builds on (paper text and Fig. 3a,b)
-CHATNT_RATIO = {"multitask": 0.77, "specialist": 0.69, "source": "ChatNT, Results (18 NT benchmark tasks, average MCC)"}
+CHATNT_RATIO = {
+    "multitask": 0.77, "specialist": 0.69, "source": "ChatNT, Results (18 NT benchmark tasks, average MCC)"
+}

@@ -236,15 +236,18 @@ def _fmt(v: Any) -> str:
 
 
 def _results_table(system: str, rows: list[dict[str, Any]]) -> str:
-    lines = [f"# {system}: results", "", "| task | type | n | unparsed | metric | value | MCC | other metrics | ex/s |",
+    lines = [f"# {system}: results", "",
+             "| task | type | n | unparsed | metric | value | MCC | other metrics | ex/s |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         task = get_task(r["task"])
         m = r["metrics"]
-        others = ", ".join(f"{k} {_fmt(m[k])}" for k in metric_names(task)[1:] if k in m and k not in (task.metric, "mcc"))
+        others = ", ".join(
+            f"{k} {_fmt(m[k])}" for k in metric_names(task)[1:] if k in m and k not in (task.metric, "mcc")
+        )
         mcc = _fmt(m["mcc"]) if "mcc" in m else ""
         lines.append(f"| {task.name} | {task.task_type} | {m['n']} | {m['n_unparsed']} | {task.metric} | "
-                     f"{_fmt(m.get(task.metric, float('nan')))} | {mcc} | {others} | {r['examples_per_s']:.2f} |")  # fmt: skip
+                     f"{_fmt(m.get(task.metric, float('nan')))} | {mcc} | {others} | {r['examples_per_s']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -301,7 +304,9 @@ def run_benchmark(
         result = system(name, examples)
         seconds = time.perf_counter() - t0
         if len(result.predictions) != len(examples):
-            raise RuntimeError(f"{system_name} returned {len(result.predictions)} predictions for {len(examples)} examples")
+            raise RuntimeError(
+                f"{system_name} returned {len(result.predictions)} predictions for {len(examples)} examples"
+            )
         preds = [p.prediction for p in result.predictions]
         truths = [e.target for e in examples]
         metrics = score_task(name, truths, preds, result.p_positive)
@@ -321,7 +326,8 @@ def run_benchmark(
         done.write_text(json.dumps(row, indent=1, default=str))
         rows.append(row)
         main = metrics.get(task.metric, float("nan"))
-        (log or _print)(f"[{system_name}] {name}: {task.metric} {_fmt(main)}  n={metrics['n']} unparsed={metrics['n_unparsed']}  "
+        (log or _print)(f"[{system_name}] {name}: {task.metric} {_fmt(main)}  "
+            f"n={metrics['n']} unparsed={metrics['n_unparsed']}  "
             f"{row['examples_per_s']:.2f} ex/s")  # fmt: skip
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

@@ -87,7 +87,9 @@ def estimate(task_name: str, truths: list[Any], preds: list[Any], seed: int = 0)
     metric = headline_metric(task_name)
     if task.task_type in CLASS_TYPES:
         keys = class_keys(task_name)
-        return class_estimate(task_name, _class_index(task_name, truths), _class_index(task_name, preds), len(keys), seed)
+        return class_estimate(
+            task_name, _class_index(task_name, truths), _class_index(task_name, preds), len(keys), seed
+        )
     if task.task_type == "regression":
         fill = train_mean(task_name)
         filled = [fill if p is None else float(p) for p in preds]
@@ -191,14 +193,17 @@ def benchmark_json(
         summary = {"mean_mcc_classification": {**_est(m := classification_mean(res)), "n_tasks": m.n},
                    "mean_correlation_regression": {**_est(g := regression_mean(res)), "n_tasks": g.n}}  # fmt: skip
         if any(r.free is not None for r in res.values()):
-            summary["mean_mcc_classification_free_answer"] = {**_est(f := classification_mean(res, True)), "n_tasks": f.n}
+            summary["mean_mcc_classification_free_answer"] = {
+                **_est(f := classification_mean(res, True)), "n_tasks": f.n
+            }
             binary = [r.free_agreement for t, r in res.items() if r.free_agreement is not None
                       and get_task(t).task_type == "binary"]  # fmt: skip
             if binary:
                 summary["free_answer_agreement_binary"] = {"value": _num(sum(binary) / len(binary)),
                                                            "n_tasks": len(binary)}  # fmt: skip
         doc["systems"][name] = {"command": run.get("command"), "git_sha": run.get("git_sha"),
-                                "mode": run.get("config", {}).get("mode"), "tasks": tasks, "summary": summary}  # fmt: skip
+                                "mode": run.get("config", {}).get("mode"), "tasks": tasks,
+                                "summary": summary}
     if "seqchat" in results:
         doc["paired_differences"] = {
             f"seqchat - {other}": {**_est(d := paired(results["seqchat"], results[other])), "n_tasks": d.n}

@@ -224,7 +224,8 @@ def render_report(res: dict[str, Any], command: str) -> str:
     L += [
         f"Split: proteins linked when they share >=5 non-low-complexity 5-mers making up >=3% of the shorter "
         f"protein's 5-mers; single-linkage clusters ({c['n']} clusters, {c['singletons']} singletons, the largest "
-        f"{c['largest']} genes; {c['seconds']:.1f} s for {sum(sum(v for k, v in g.items() if k != 'species') for g in d['genomes'].values())} "
+        f"{c['largest']} genes; {c['seconds']:.1f} s for "
+        f"{sum(sum(v for k, v in g.items() if k != 'species') for g in d['genomes'].values())} "
         f"proteins) go whole to test (10%), valid (5%) or train by a hash; first, {c['held_out_ecs']} hash-chosen "
         "complete EC numbers (10%) are held out: every cluster holding one goes to test. A test gene is "
         "'novel EC' when one of its EC numbers occurs in no training gene. protein_ec keeps CLEAN's split "
@@ -307,5 +308,5 @@ def render_report(res: dict[str, Any], command: str) -> str:
     L += [""]
     L += ["## Examples", ""] + _examples(res) + [""]
     L += ["Anchors: " + "; ".join(f"{k}: {v['source']}" for k, v in ANCHORS.items()) + ". Their data differ from "
-          "ours (NCBI human/mouse gene summaries; UniProt enzymes), so they are a scale, not a comparison.", ""]  # fmt: skip
+          "ours (NCBI human/mouse gene summaries; UniProt enzymes), so they are a scale, not a comparison.", ""]
     return "\n".join(L)

@@ -117,7 +117,8 @@ NEIGHBOUR_SEARCH: dict[str, SearchMethod] = {
 
 @dataclass(frozen=True)
 class Item:
-    """One gene or protein: its residues by modality, its annotation and its group (neighbours come from the same group)."""
+    """One gene or protein: its residues by modality, its annotation and its group (neighbours come from the same
+    group)."""
 
     residues: dict[str, str]
     target: Any

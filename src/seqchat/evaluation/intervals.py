@@ -75,7 +75,9 @@ class Estimate:
         return percentile_interval(self.replicates)
 
 
-def class_estimate(task_name: str, truth: Sequence[int], pred: Sequence[int], n_classes: int, seed: int = 0) -> Estimate:
+def class_estimate(
+    task_name: str, truth: Sequence[int], pred: Sequence[int], n_classes: int, seed: int = 0
+) -> Estimate:
     """MCC of integer class labels with its bootstrap replicates."""
     y, p = np.asarray(truth, dtype=int), np.asarray(pred, dtype=int)
     idx = resample_indices(task_name, len(y), seed)
@@ -83,7 +85,9 @@ def class_estimate(task_name: str, truth: Sequence[int], pred: Sequence[int], n_
     return Estimate(mcc_from_labels(y, p, n_classes), reps, len(y))
 
 
-def numeric_estimate(task_name: str, metric: str, truth: Sequence[float], pred: Sequence[float], seed: int = 0) -> Estimate:
+def numeric_estimate(
+    task_name: str, metric: str, truth: Sequence[float], pred: Sequence[float], seed: int = 0
+) -> Estimate:
     """A regression metric (pearson / spearman) with its bootstrap replicates."""
     fn = NUMERIC_METRICS[metric]
     y, p = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)

@@ -312,7 +312,8 @@ def meteor_uses_synonyms() -> bool:
 
 
 def meteor(references: Sequence, predictions: Sequence[str | None]) -> float:
-    """Mean sentence METEOR (NLTK; alpha 0.9, beta 3, gamma 0.5, i.e. GeneChat's 10PR/(R+9P) with fragmentation penalty).
+    """Mean sentence METEOR (NLTK; alpha 0.9, beta 3, gamma 0.5, i.e. GeneChat's 10PR/(R+9P) with fragmentation
+    penalty).
 
     Matching stages: exact, Porter stem, WordNet synonyms. Without WordNet the synonym stage is
     skipped with a warning; `meteor_uses_synonyms()` tells which ran. NLTK aligns a repeated word

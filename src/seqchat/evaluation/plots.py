@@ -1,4 +1,5 @@
-"""Per-task plots of a benchmark run: confusion matrices for classification, predicted-vs-true scatter for regression."""
+"""Per-task plots of a benchmark run: confusion matrices for classification, predicted-vs-true scatter for
+regression."""
 
 from __future__ import annotations
 

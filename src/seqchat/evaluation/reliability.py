@@ -84,7 +84,8 @@ def calibrate(
     features: str = "logits",
     n_bins: int = N_BINS,
 ) -> CalibrationResult:
-    """ChatNT's protocol: perplexity-based P(positive), Platt fit on train, AUROC / MCC / ECE on test before and after."""
+    """ChatNT's protocol: perplexity-based P(positive), Platt fit on train, AUROC / MCC / ECE on test before and
+    after."""
     train_logits = class_logits(train_scores, positive, score_kind, candidate_logit)
     test_logits = class_logits(test_scores, positive, score_kind, candidate_logit)
     calibrator = PlattCalibrator(features=features).fit(train_logits, train_y)
@@ -154,7 +155,10 @@ def plot_reliability(result: CalibrationResult, path: str | os.PathLike, title: 
         )
     m = result.metrics
     fig.suptitle(
-        f"{title}  AUROC {m['auroc_raw']:.3f} -> {m['auroc_calibrated']:.3f}, MCC {m['mcc_raw']:.3f} -> {m['mcc_calibrated']:.3f}".strip()
+        (
+            f"{title}  AUROC {m['auroc_raw']:.3f} -> {m['auroc_calibrated']:.3f}, "
+            f"MCC {m['mcc_raw']:.3f} -> {m['mcc_calibrated']:.3f}"
+        ).strip()
     )
     fig.tight_layout()
     out = Path(path)

@@ -1,4 +1,5 @@
-"""docs/BENCHMARKS.md from benchmark run folders: per-task table, averages, ratio, anchors, calibration, parse failures."""
+"""docs/BENCHMARKS.md from benchmark run folders: per-task table, averages, ratio, anchors, calibration, parse
+failures."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from seqchat.evaluation.intervals import Estimate
 from seqchat.evaluation.tables import GENE_TASK_METRICS, cell
 from seqchat.tasks.registry import TASKS, get_task
 
-SYSTEMS = {"seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"}
+SYSTEMS = {
+    "seqchat": "seqchat (multitask)", "specialist": "specialist", "kmer": "k-mer", "zeroshot": "zero-shot decoder"
+}
 BENCHMARK_COMMAND = "seqchat benchmark{tasks} --max-per-task {n} --runs {runs} --report {out}"
 JSON_NAME = "benchmarks.json"  # written beside the report
 ARCHIVE_DIR = "benchmark_predictions"  # one gzipped CSV of per-example predictions per system, beside the report
@@ -133,7 +136,8 @@ def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
     have = [t for t in tasks if t in rows and "ece_raw" in rows[t]["metrics"]]
     if not have:
         return ["The seqchat run has no calibration results (binary tasks with `--calibration-train` > 0)."]
-    out = ["| task | train examples | AUROC raw | AUROC Platt | MCC raw | MCC Platt | ECE raw | ECE Platt | MCC of the free answers |",
+    out = ["| task | train examples | AUROC raw | AUROC Platt | MCC raw | MCC Platt | ECE raw | ECE Platt "
+           "| MCC of the free answers |",
            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for t in have:
         m = rows[t]["metrics"]
@@ -148,7 +152,8 @@ def _calibration(runs: dict[str, Any], tasks: list[str]) -> list[str]:
 
 def _groups(runs: dict[str, Any]) -> list[str]:
     present = list(runs)
-    out = [f"| group | tasks | metric | {' | '.join(SYSTEMS[s] for s in present)} | published (model; source; data match) |",
+    out = [f"| group | tasks | metric | {' | '.join(SYSTEMS[s] for s in present)} "
+           "| published (model; source; data match) |",
            "|---" * (4 + len(present)) + "|"]  # fmt: skip
     for g in GROUP_ANCHORS:
         cells = []
@@ -158,7 +163,8 @@ def _groups(runs: dict[str, Any]) -> list[str]:
             note = "" if len(done) == len(vals) else f" ({len(done)}/{len(vals)} tasks)"
             cells.append(cell(_mean(done)) + note)
         a = g.anchor
-        out.append(f"| {g.name} | {len(g.tasks)} | {a.metric} (mean) | {' | '.join(cells)} | {a.value:.4f} ({a.model}; {a.source}; {a.match}) |")
+        out.append(f"| {g.name} | {len(g.tasks)} | {a.metric} (mean) | {' | '.join(cells)} "
+                   f"| {a.value:.4f} ({a.model}; {a.source}; {a.match}) |")
     return out
 
 
@@ -166,7 +172,9 @@ def _parse_failures(runs: dict[str, Any], tasks: list[str]) -> list[str]:
     present = [s for s in runs if s in ("seqchat", "zeroshot")]
     if not present:
         return ["No free-text system has run yet."]
-    out = [f"| task | {' | '.join(SYSTEMS[s] + ' (unparsed / n)' for s in present)} |", "|---" * (1 + len(present)) + "|"]
+    out = [
+        f"| task | {' | '.join(SYSTEMS[s] + ' (unparsed / n)' for s in present)} |", "|---" * (1 + len(present)) + "|"
+    ]
     totals = {s: [0, 0] for s in present}
     for t in tasks:
         cells = []
@@ -189,10 +197,12 @@ def _configs(runs: dict[str, Any]) -> list[str]:
     out = []
     for s, (run, _) in runs.items():
         keep = {k: run[k] for k in ("command", "git_sha", "git_dirty", "data_dir", "data_version", "split", "seed",
-                                    "max_per_task", "sampling", "versions", "started", "finished") if k in run}  # fmt: skip
+                                    "max_per_task", "sampling", "versions", "started", "finished") if k in run}
         cfg = dict(run.get("config", {}))
         cfg.pop("model_config", None)  # the model folder's config.json holds it
-        out += [f"### {SYSTEMS[s]}", "", "```json", json.dumps({**keep, "config": cfg}, indent=1, default=str), "```", ""]
+        out += [
+            f"### {SYSTEMS[s]}", "", "```json", json.dumps({**keep, "config": cfg}, indent=1, default=str), "```", ""
+        ]
     return out
 
 
@@ -200,7 +210,7 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
     """Free-text and EC tasks of each system, the LoRA / pooling ablation, then the gene-function page."""
     out = ["## Gene function (GeneChat, BioTalk)", "",
            "The systems above on the free-text and EC tasks (same test subsample; BLEU is sentence BLEU with NLTK "
-           "smoothing 1, METEOR with WordNet synonyms; EC levels scored hierarchically as in BioTalk).", ""]  # fmt: skip
+           "smoothing 1, METEOR with WordNet synonyms; EC levels scored hierarchically as in BioTalk).", ""]
     for task, metrics in GENE_TASK_METRICS.items():
         have = [s for s, (_, rows) in runs.items() if task in rows]
         if not have:
@@ -219,10 +229,12 @@ def _gene_section(runs: dict[str, Any], gene_json: str | Path | None, ablation: 
                 "trained and evaluated by `make gene-ablation`.", "", *render_ablation(ablation)]  # fmt: skip
     path = Path(gene_json) if gene_json else None
     if path is None or not path.exists():
-        return out + ["The gene-function page (nearest-neighbour transfer, EC retrieval, anchors, and the LoRA / pooling "
+        return out + ["The gene-function page (nearest-neighbour transfer, EC retrieval, anchors, and the LoRA "
+                      "/ pooling "
                       "ablation of an earlier session) is docs/gene_function.md. "
                       "The nearest-neighbour, retrieval and anchor tables come from `seqchat gene-function report "
-                      "--json runs/gene_function/report.json`; pass that JSON to `seqchat report --gene-json`.", ""]  # fmt: skip
+                      "--json runs/gene_function/report.json`; pass that JSON to `seqchat report --gene-json`.",
+                      ""]
     res = json.loads(path.read_text())
     page = render_gene_page(res, " ".join(res.get("command", ["seqchat gene-function report"])))
     body = page.splitlines()[1:]  # the page's own title gives way to this section's
@@ -265,15 +277,19 @@ def render_report(
     n = next(iter(ns)) if len(ns) == 1 else None
     ran = {t for run, _ in runs.values() for t in run.get("tasks", [])}
     # a run over a subset of the registry names it, so the command reproduces exactly these rows
-    subset = "" if not ran or set(benchmark_tasks("all")) <= ran else f" --tasks {','.join(t for t in TASKS if t in ran)}"
+    subset = (
+        "" if not ran or set(benchmark_tasks("all")) <= ran else f" --tasks {','.join(t for t in TASKS if t in ran)}"
+    )
     command = BENCHMARK_COMMAND.format(tasks=subset, n=n or "N", runs=runs_dir, out=out_path)
     lines = ["# Benchmarks", "",
              f"Regenerate everything (all four systems, then this page, `docs/benchmarks.json` and the prediction "
-             f"archives) with `{command}`; `seqchat report --runs {runs_dir} --out {out_path}` rewrites them from the run "
+             f"archives) with `{command}`; `seqchat report --runs {runs_dir} --out {out_path}` rewrites them "
+             "from the run "
              "folders alone. Every number below comes from those runs.", "",
              "How to read it: every system sees the same test examples (same `--tasks`, `--max-per-task`, `--seed`; "
              "class-stratified). seqchat's class tasks are scored by its candidate answers (ChatNT's perplexity "
-             f"classifier) with a Platt model fitted on {_calibration_n(runs)} training-split examples per task; its free "
+             f"classifier) with a Platt model fitted on {_calibration_n(runs)} training-split examples per task; "
+             "its free "
              "answers, parsed, "
              "are a second column with their parse rate. An answer that cannot be parsed becomes the training "
              "majority class (regression: the training mean) — never a value derived from the truth. Each test "
@@ -282,14 +298,17 @@ def render_report(
              "paired. A constant prediction scores a correlation of 0. Per-example predictions of every system: "
              f"`docs/benchmark_predictions/<system>.csv.gz`; run folders: `{runs_dir}/<system>/`.", ""]  # fmt: skip
     if len(ns) > 1:
-        lines += [f"**Warning:** the runs used different `--max-per-task` values ({sorted(map(str, ns))}); their numbers are not on the same examples.", ""]
+        lines += [f"**Warning:** the runs used different `--max-per-task` values ({sorted(map(str, ns))}); "
+                  "their numbers are not on the same examples.", ""]
     if "seqchat" in runs and not runs["seqchat"][0].get("config", {}).get("trained", True):
-        lines += ["**Warning:** the seqchat run evaluated an untrained architecture (a pipeline check), not a trained model.", ""]
+        lines += ["**Warning:** the seqchat run evaluated an untrained architecture (a pipeline check), "
+                  "not a trained model.", ""]
     if gone:
         lines += [f"Left out (no longer in the task registry): {', '.join(gone)}.", ""]
     if "seqchat" not in runs:
         lines += ["**The seqchat (multitask) column is pending:** no trained model has been evaluated yet. Once the "
-                  f"shipped model exists, `{command}` fills it in (with `--resume`, the baselines below are kept).", ""]  # fmt: skip
+                  f"shipped model exists, `{command}` fills it in (with `--resume`, the baselines below are kept).",
+                  ""]
     lines += ["## Summary", "", *_summary_table(results), "", *_paired_lines(results), "", _ratio_line(results), "",
               "## Runs", "", *_runs_table(runs), "",
               "## Per task", "", "Headline metric of each task with its 95% interval: MCC for classification, the "
@@ -299,18 +318,22 @@ def render_report(
               "## Published anchors by task family", "",
               "Mean of our per-task metric over the tasks whose test sets make up the source's test set.", "",
               *_groups(runs), "", "## Calibration (seqchat, binary tasks)", "",
-              "ChatNT's perplexity-based classifier: N positive and N negative answer phrasings never used in training are "
+              "ChatNT's perplexity-based classifier: N positive and N negative answer phrasings never used in "
+              "training are "
               "scored; the class means of exp(mean token log-likelihood) are read as logits; a Platt model "
-              "(LogisticRegression, C=0.1, lbfgs) is fitted on a class-stratified training-split sample and applied to the "
+              "(LogisticRegression, C=0.1, lbfgs) is fitted on a class-stratified training-split sample and applied "
+              "to the "
               "test examples. ECE over 10 equal-width bins.", "",
-              *_calibration(runs, tasks), "", "## Parse failures of free answers", "", *_parse_failures(runs, tasks), "",
+              *_calibration(runs, tasks), "", "## Parse failures of free answers", "", *_parse_failures(runs, tasks),
+              "",
               *_gene_section(runs, gene_json, gene_ablation), "## Configurations", "", *_configs(runs)]  # fmt: skip
     return "\n".join(lines)
 
 
 def write_report(runs_dir: str | Path, out_path: str | Path, gene_json: str | Path | None = None,
                  gene_ablation: str | Path | None = None) -> Path:
-    """Write the report, `benchmarks.json` beside it and one prediction archive per system; return the report's path."""
+    """Write the report, `benchmarks.json` beside it and one prediction archive per system; return the report's
+    path."""
     p = Path(out_path)
     p.parent.mkdir(parents=True, exist_ok=True)
     runs = collect(runs_dir)

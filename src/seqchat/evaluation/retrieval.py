@@ -209,7 +209,8 @@ def retrieval_scores(
     ks: Sequence[int] = KS,
     silhouette: bool = True,
 ) -> dict[str, float]:
-    """hP@k of queries against references, and silhouette of both together by EC class (level 1) and number (level 4)."""
+    """hP@k of queries against references, and silhouette of both together by EC class (level 1) and number
+    (level 4)."""
     hp = knn_hierarchical_precision(
         query_emb, query_ecs, ks, reference_embeddings=ref_emb, reference_ec_numbers=ref_ecs
     )

@@ -94,7 +94,12 @@ class Specialist(nn.Module):
     """Encoder → mean over content tokens (one block per input sequence, concatenated) → linear head."""
 
     def __init__(
-        self, encoder: SequenceEncoder, n_out: int, max_windows: int, max_residues: int | None = None, n_inputs: int = 1
+        self,
+        encoder: SequenceEncoder,
+        n_out: int,
+        max_windows: int,
+        max_residues: int | None = None,
+        n_inputs: int = 1,
     ):
         super().__init__()
         self.encoder = encoder
@@ -147,10 +152,17 @@ def train_specialist(
                        n_inputs=len(inputs[0]))  # fmt: skip
     model.target_scale = (mu, sd)
     opt = torch.optim.AdamW(
-        [{"params": model.encoder.parameters(), "lr": cfg.lr_encoder}, {"params": model.head.parameters(), "lr": cfg.lr_head}],
+        [
+            {"params": model.encoder.parameters(), "lr": cfg.lr_encoder},
+            {"params": model.head.parameters(), "lr": cfg.lr_head},
+        ],
         weight_decay=cfg.weight_decay,
     )  # fmt: skip
-    steps = cfg.max_steps if cfg.epochs is None else min(cfg.max_steps, math.ceil(cfg.epochs * len(train) / cfg.batch_size))
+    steps = (
+        cfg.max_steps
+        if cfg.epochs is None
+        else min(cfg.max_steps, math.ceil(cfg.epochs * len(train) / cfg.batch_size))
+    )
     steps = max(1, steps)
     order: list[int] = []
     losses: list[float] = []
@@ -219,15 +231,20 @@ def predict_specialist(model: Specialist, task_name: str, examples: list[Example
     preds = []
     for e, row in zip(examples, probs, strict=True):
         best = keys[int(row.argmax())]
-        preds.append(TaskPrediction(T.canonical_answers(task_name, e.meta)[best], best, dict(zip(keys, map(float, row), strict=True))))
+        preds.append(TaskPrediction(
+            T.canonical_answers(task_name, e.meta)[best], best, dict(zip(keys, map(float, row), strict=True))
+        ))
     return TaskOutput(preds, p_positive=probs[:, 1] if task.task_type == "binary" else None)
 
 
 def specialist_system(cfg: SpecialistConfig) -> System:
-    """Per task: fit each kind in `cfg.kinds`, keep the one with the better validation score, predict the test examples."""
+    """Per task: fit each kind in `cfg.kinds`, keep the one with the better validation score, predict the test
+    examples."""
     unknown = set(cfg.kinds) - set(SPECIALIST_KINDS)
     if unknown or not cfg.kinds:
-        raise SeqChatInputError(f"specialist kinds {sorted(unknown) or '(none)'}: use one or more of {', '.join(SPECIALIST_KINDS)}")
+        raise SeqChatInputError(
+            f"specialist kinds {sorted(unknown) or '(none)'}: use one or more of {', '.join(SPECIALIST_KINDS)}"
+        )
 
     def run(task_name: str, examples: list[Example]) -> TaskOutput:
         train = sample_examples(task_name, "train", cfg.max_train, cfg.seed)
@@ -246,7 +263,9 @@ def specialist_system(cfg: SpecialistConfig) -> System:
         kinds = [k for k in cfg.kinds if k != "encoder" or len(set(get_task(task_name).inputs)) == 1]
         if "encoder" in kinds:
             model, enc = train_specialist(task_name, train, cfg, valid)
-            scores["encoder"], predict["encoder"] = enc["valid_score"], lambda: predict_specialist(model, task_name, examples)
+            scores["encoder"], predict["encoder"] = (
+                enc["valid_score"], lambda: predict_specialist(model, task_name, examples)
+            )
             info.update({f"encoder_{k}": v for k, v in enc.items() if k != "train_n"})
         kind = kinds[0]
         for k in kinds[1:]:

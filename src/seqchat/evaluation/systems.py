@@ -241,7 +241,10 @@ def zeroshot_prompt(
 
 
 def zeroshot_system(
-    decoder: str = "smollm2-135m-instruct", batch_size: int = 4, max_new_tokens: int = 24, max_residues: int | None = 1000
+    decoder: str = "smollm2-135m-instruct",
+    batch_size: int = 4,
+    max_new_tokens: int = 24,
+    max_residues: int | None = 1000,
 ) -> tuple[System, Callable[[], dict[str, Any]]]:
     """The chat decoder alone, greedy; returns the system and a function describing its config.
 

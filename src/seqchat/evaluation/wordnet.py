@@ -75,7 +75,8 @@ def prepare_wordnet(
     missing = [f for f in _DB_FILES if not (src / f).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"WordNet files {missing} not found in {src}: run `apt-get install -y wordnet-base` (scripts/install.sh does)"
+            f"WordNet files {missing} not found in {src}: "
+            "run `apt-get install -y wordnet-base` (scripts/install.sh does)"
         )
     dst.mkdir(parents=True, exist_ok=True)
     for name in _DB_FILES:

@@ -233,7 +233,9 @@ class FeatureEncoder(nn.Module):
         self.spectrum = nn.Linear(dim, self.spectrum_tokens * hidden)
         cnn = spec.get("cnn") or {}
         self.cnn = (
-            PositionalCNN(len(self.featuriser.alphabet), cnn.get("channels", 64), cnn.get("blocks", 3), cnn.get("kernel", 9))
+            PositionalCNN(
+                len(self.featuriser.alphabet), cnn.get("channels", 64), cnn.get("blocks", 3), cnn.get("kernel", 9)
+            )
             if cnn else None
         )  # fmt: skip
         self.cnn_tokens = int(cnn.get("tokens", 2)) if cnn else 0

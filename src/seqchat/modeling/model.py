@@ -99,7 +99,9 @@ def _build_decoder(config: SeqChatConfig) -> nn.Module:
 class SeqChatForConditionalGeneration(nn.Module):
     """A chat decoder that reads sequences through per-modality encoders and a projector."""
 
-    def __init__(self, config: SeqChatConfig, tokenizer: Any | None = None, encoders_from_config: set[str] = frozenset()):
+    def __init__(
+        self, config: SeqChatConfig, tokenizer: Any | None = None, encoders_from_config: set[str] = frozenset()
+    ):
         super().__init__()
         self.config = config
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_source)
@@ -245,7 +247,9 @@ class SeqChatForConditionalGeneration(nn.Module):
         for i, (enc, j) in enumerate(batch["occurrences"]):
             piece = pieces[enc][j][None]
             mask = torch.ones(piece.shape[:2], dtype=torch.bool, device=piece.device)
-            logits = self.projector.route_logits(enc, piece, mask, emb(q_ids[i : i + 1]), q_mask[i : i + 1], q_ids[i : i + 1])
+            logits = self.projector.route_logits(
+                enc, piece, mask, emb(q_ids[i : i + 1]), q_mask[i : i + 1], q_ids[i : i + 1]
+            )
             out.append((enc, int(logits.argmax())))
         return out
 
@@ -530,7 +534,9 @@ class SeqChatForConditionalGeneration(nn.Module):
         allow[:, :, :n] = True
         allow[:, torch.arange(q), n + torch.arange(q)] = True  # padding columns see themselves: no empty softmax row
         causal = torch.ones(r_max, r_max, dtype=torch.bool, device=dev).tril()
-        node_tokens = torch.full((n_prompts, t_max), self.processor.tokenizer.pad_token_id, dtype=torch.long, device=dev)
+        node_tokens = torch.full(
+            (n_prompts, t_max), self.processor.tokenizer.pad_token_id, dtype=torch.long, device=dev
+        )
         emb = self.decoder.get_input_embeddings()
         for i, ((tokens, parents, depth, _), length) in enumerate(zip(tries, lengths, strict=True)):
             r, a, t = length - n, r_max - (length - n), len(tokens)
@@ -570,7 +576,9 @@ class SeqChatForConditionalGeneration(nn.Module):
             lg = torch.log_softmax(head(h[c0 : c0 + _HEAD_CHUNK]).float(), -1)
             here = (sel >= c0) & (sel < c0 + _HEAD_CHUNK)
             logp[here] = lg[sel[here] - c0, tid[here]]
-        total = torch.zeros(n_prompts * len(cand[0]), device=dev).index_add_(0, torch.tensor(tok_cand, device=dev), logp)
+        total = torch.zeros(n_prompts * len(cand[0]), device=dev).index_add_(
+            0, torch.tensor(tok_cand, device=dev), logp
+        )
         return total.view(n_prompts, len(cand[0]))
 
     # ---- convenience --------------------------------------------------------------------------
@@ -708,7 +716,9 @@ def _read_weights(d: Path) -> dict[str, torch.Tensor]:
         missing = [f"model-{i:05d}-of-{n:05d}.safetensors" for i in range(1, n + 1)
                    if not (d / f"model-{i:05d}-of-{n:05d}.safetensors").exists()]  # fmt: skip
         if missing:
-            raise SeqChatInputError(f"'{d}' lacks weight shard(s) {', '.join(missing)}: the model folder is incomplete")
+            raise SeqChatInputError(
+                f"'{d}' lacks weight shard(s) {', '.join(missing)}: the model folder is incomplete"
+            )
     state: dict[str, torch.Tensor] = {}
     for f in files:
         try:

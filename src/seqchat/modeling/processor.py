@@ -282,7 +282,9 @@ class SeqChatProcessor:
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
-    def _tokenize_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> tuple[list[int], list[int]]:
+    def _tokenize_chat(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool
+    ) -> tuple[list[int], list[int]]:
         """Token ids and labels; only assistant answers (and their end-of-turn token) are labelled."""
         ids: list[int] = []
         labels: list[int] = []

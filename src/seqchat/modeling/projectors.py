@@ -251,7 +251,9 @@ class TaskRoutedProjector(Projector):
         scores = self.temperature.exp() * torch.einsum("sld,sd->sl", k, q)
         return scores.masked_fill(~seq_mask, float("-inf"))
 
-    def forward(self, encoder: str, seq, seq_mask, question=None, question_mask=None, question_ids=None) -> torch.Tensor:
+    def forward(
+        self, encoder: str, seq, seq_mask, question=None, question_mask=None, question_ids=None
+    ) -> torch.Tensor:
         """(S, L, He) tokens + question (S, Q, Hd) and its token ids (S, Q) → (S, K, Hd)."""
         weights = self.route_logits(encoder, seq, seq_mask, question, question_mask, question_ids).softmax(-1)
         if self.hard_route:
@@ -268,7 +270,9 @@ class TaskRoutedProjector(Projector):
 
     def body(self, x, mask, question=None, question_mask=None) -> torch.Tensor:
         """Not a step of this projector: routing needs the encoder's own tokens, so `forward` does all the work."""
-        raise TypeError("task_router reads the encoder's own tokens: call forward(encoder, seq, mask, question, question_mask)")
+        raise TypeError(
+            "task_router reads the encoder's own tokens: call forward(encoder, seq, mask, question, question_mask)"
+        )
 
 
 PROJECTORS: dict[str, type[Projector]] = {

@@ -292,7 +292,8 @@ class SeqChat:
     ) -> tuple[dict[Any, float], float | None]:
         """Class probabilities of the one sequence the question is about, and that of the class the answer states."""
         probs = predict_task(
-            self.model, task_name, self._task_inputs(task_name, messages, sequences), mode="score", question_index=None,
+            self.model, task_name, self._task_inputs(task_name, messages, sequences), mode="score",
+            question_index=None,
             calibrator=self.calibrators.get(task_name),
         )[0].probabilities  # fmt: skip
         stated = parse_prediction(task_name, text)

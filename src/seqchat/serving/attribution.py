@@ -71,11 +71,14 @@ def _per_residue(
     return (total / hits.clamp(min=1)).tolist()
 
 
-def _feature_residues(encoder: Any, seq: Sequence, window_scores: list[torch.Tensor], window: int, overlap: int) -> list[float]:
+def _feature_residues(
+    encoder: Any, seq: Sequence, window_scores: list[torch.Tensor], window: int, overlap: int
+) -> list[float]:
     """A feature encoder's per-feature scores of each window spread over its residues, overlaps averaged."""
     total = torch.zeros(len(seq), dtype=torch.float64)
     hits = torch.zeros(len(seq), dtype=torch.float64)
-    for start, text, scores in zip(window_starts(len(seq), window, overlap), split_windows(seq.residues, window, overlap),
+    for start, text, scores in zip(window_starts(len(seq), window, overlap),
+                                   split_windows(seq.residues, window, overlap),
                                    window_scores, strict=True):  # fmt: skip
         total[start : start + len(text)] += encoder.residue_scores(text, scores)
         hits[start : start + len(text)] += 1

@@ -60,7 +60,8 @@ def class_task(task: Any) -> str | None:
 
 
 def prediction_columns(task_name: str, mode: str = "auto") -> list[str]:
-    """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed (generation)."""
+    """CSV/DataFrame columns: id, prediction, label (class tasks), p_<class> (scoring), answer, parse_failed
+    (generation)."""
     task = get_task(task_name)
     mode = resolved_mode(task_name, mode)
     cols = ["id", "prediction"]
@@ -125,7 +126,9 @@ def task_input(task_name: str, item: Any, name: str, max_length: int) -> TaskInp
     if isinstance(item, Mapping):
         missing = [r for r in task.roles if not item.get(r)]
         if missing:
-            raise SeqChatInputError(f"'{name}' has no {' or '.join(missing)} sequence; task '{task_name}' reads {roles}")
+            raise SeqChatInputError(
+                f"'{name}' has no {' or '.join(missing)} sequence; task '{task_name}' reads {roles}"
+            )
         item = tuple(item[r] for r in task.roles)
     if isinstance(item, (str, Sequence)) or not isinstance(item, Seq) or len(item) != 2:
         raise SeqChatInputError(f"task '{task_name}' reads pairs of sequences ({roles}); '{name}' is not a pair")
@@ -318,7 +321,9 @@ def _pair_table(path: Path, roles: tuple[str, ...]) -> Iterator[tuple[str, tuple
         header = [h.strip() for h in next(reader, [])]
         for col in ("id", *roles):
             if col not in header:
-                raise SeqChatInputError(f"{path}, line 1: no column '{col}' in the header {header}; it needs id,{','.join(roles)}")
+                raise SeqChatInputError(
+                    f"{path}, line 1: no column '{col}' in the header {header}; it needs id,{','.join(roles)}"
+                )
         cols = [header.index(c) for c in ("id", *roles)]
         for lineno, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):

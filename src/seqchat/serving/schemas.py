@@ -89,7 +89,8 @@ class PredictRequest(BaseModel):
     task: str
     sequences: Sequences = Field(default_factory=list)
     pairs: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="pair tasks: id -> {role: sequence}, e.g. {'p1': {'rna': ..., 'protein': ...}}"
+        default_factory=dict,
+        description="pair tasks: id -> {role: sequence}, e.g. {'p1': {'rna': ..., 'protein': ...}}",
     )
     mode: Literal["auto", "score", "generate"] = "auto"
 

@@ -54,7 +54,8 @@ class BodyLimit:
         body = json.dumps(error_content(scope.get("path", ""), 413, f"request body over the {self.max_bytes} byte "
                                         "limit: send fewer or shorter sequences")).encode()  # fmt: skip
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -118,9 +119,10 @@ class HostCheck:
             return
         body = json.dumps(error_content(scope.get("path", ""), 400,
                                         f"host '{host[:60]}' is not served; allowed: {', '.join(sorted(self.allowed))}"
-                                        " (start the server with --allowed-host NAME to add one)")).encode()  # fmt: skip
+                                        " (start the server with --allowed-host NAME to add one)")).encode()
         await send({"type": "http.response.start", "status": 400,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -315,7 +317,9 @@ def create_app(
         ]  # fmt: skip
         if get_task(req.task).is_pair:
             if items:
-                raise SeqChatInputError(f"task '{req.task}' reads pairs: send them as 'pairs' (id -> {{role: sequence}})")
+                raise SeqChatInputError(
+                    f"task '{req.task}' reads pairs: send them as 'pairs' (id -> {{role: sequence}})"
+                )
             items = list(req.pairs.items())
         elif req.pairs:
             raise SeqChatInputError(f"task '{req.task}' reads one sequence per input: send 'sequences', not 'pairs'")

@@ -6,7 +6,8 @@
 `model` is a loaded `SeqChatForConditionalGeneration`; `sequences` are residue strings (or `Sequence`s) of
 the task's modality; for a pair task (`task.is_pair`) each item is a pair `(first, second)` in the task's
 `inputs`/`roles` order (e.g. (antibody, antigen)), asked about as `@<role>`; `metas` optional per-sequence
-metadata some questions need (crispr_on_target: {"cell_line": "HeLa"}). Each sequence is asked one of the task's test-split questions, which training
+metadata some questions need (crispr_on_target: {"cell_line": "HeLa"}). Each sequence is asked one of the
+task's test-split questions, which training
 never uses: template `question_index`, or when None the template picked by a hash of the sequence and its
 metadata (`templates.test_question_index`), so the question never follows an example's class or position.
 
@@ -174,7 +175,9 @@ def candidate_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A binary task's confidence phrasings scored per sequence: (n, 2N) mean log-likelihoods and the positive mask."""
     task = get_task(task_name)
-    lists = [T.confidence_candidates(task_name, dict(metas[i] or {}) if metas else None) for i in range(len(sequences))]
+    lists = [
+        T.confidence_candidates(task_name, dict(metas[i] or {}) if metas else None) for i in range(len(sequences))
+    ]
     positive = np.array([True] * len(lists[0][1]) + [False] * len(lists[0][0])) if lists else np.zeros(0, bool)
 
     def step(batch: dict[str, Any], idx: list[int]) -> list[np.ndarray]:
@@ -278,7 +281,8 @@ def class_keys(task_name: str) -> list[Any]:
 def predictions_from_probabilities(
     task_name: str, probs: np.ndarray, metas: Sequence[Mapping[str, str] | None] | None = None
 ) -> list[TaskPrediction]:
-    """Most probable class per row of (n, n_classes) probabilities (columns in `class_keys` order), with its canonical answer."""
+    """Most probable class per row of (n, n_classes) probabilities (columns in `class_keys` order), with its
+    canonical answer."""
     keys = class_keys(task_name)
     out = []
     for i, row in enumerate(np.asarray(probs, dtype=float)):
@@ -313,7 +317,9 @@ def predict_task(
     common = dict(metas=metas, question_index=question_index, batch_size=batch_size, system_prompt=system_prompt)
     if mode == "score":
         if not classes:
-            raise SeqChatInputError(f"mode 'score' needs a binary or multi-class task; '{task_name}' is {task.task_type}")
+            raise SeqChatInputError(
+                f"mode 'score' needs a binary or multi-class task; '{task_name}' is {task.task_type}"
+            )
         logits = class_features(model, task_name, sequences, **common)  # type: ignore[arg-type]
         return predictions_from_probabilities(task_name, class_probabilities(task_name, logits, calibrator), metas)
     tok = model.processor.tokenizer
@@ -359,7 +365,11 @@ def save_calibrators(path: str | Path, calibrators: Mapping[str, PlattCalibrator
     """Write per-task calibrators (and how they were fitted) as JSON."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"candidate_logit": CANDIDATE_LOGIT, **info, "tasks": {t: calibrator_to_dict(c) for t, c in calibrators.items()}}
+    doc = {
+        "candidate_logit": CANDIDATE_LOGIT,
+        **info,
+        "tasks": {t: calibrator_to_dict(c) for t, c in calibrators.items()},
+    }
     p.write_text(json.dumps(doc, indent=1))
     return p
 
@@ -373,5 +383,7 @@ def load_calibrators(path: str | Path) -> dict[str, PlattCalibrator]:
         return {}
     doc = json.loads(p.read_text())
     if doc.get("candidate_logit", CANDIDATE_LOGIT) != CANDIDATE_LOGIT:
-        raise SeqChatInputError(f"'{p}' was fitted on '{doc['candidate_logit']}' logits; this seqchat uses {CANDIDATE_LOGIT}")
+        raise SeqChatInputError(
+            f"'{p}' was fitted on '{doc['candidate_logit']}' logits; this seqchat uses {CANDIDATE_LOGIT}"
+        )
     return {t: calibrator_from_dict(d) for t, d in doc["tasks"].items()}

@@ -136,7 +136,9 @@ for _mark, _desc in _MARKS.items():
             source=APACHE_GUE[0] + f", EMP/{_mark} (ChIP-chip, Pokholok et al. 2005)",
             licence=APACHE_GUE[1],
             labels={0: f"no {_mark} enrichment", 1: f"{_mark} enriched"},
-            label_note="GUE convention: 1 = the 500 bp yeast window is enriched for the mark (NT benchmark histone tasks).",
+            label_note=(
+                "GUE convention: 1 = the 500 bp yeast window is enriched for the mark (NT benchmark histone tasks)."
+            ),
             fills={"mark": _mark, "mark_desc": _desc, "species": "yeast", "positive_np": f"enriched for {_mark}"},
         )
     )
@@ -145,14 +147,22 @@ for _mark, _desc in _MARKS.items():
 _PROMOTERS = {
     # name: (folder, splits, title, promoter noun phrase, window)
     "promoter_300_all": ("prom/prom_300_all", ("dev", "test"), "all promoters", "a promoter", "300 bp"),
-    "promoter_300_notata": ("prom/prom_300_notata", ("dev", "test"), "TATA-less promoters", "a TATA-less promoter", "300 bp"),
-    "promoter_300_tata": ("prom/prom_300_tata", ("train", "dev", "test"), "TATA-box promoters", "a TATA-box promoter", "300 bp"),
-    "core_promoter_all": ("prom/prom_core_all", ("train", "dev", "test"), "all core promoters", "a core promoter", "70 bp"),
+    "promoter_300_notata": (
+        "prom/prom_300_notata", ("dev", "test"), "TATA-less promoters", "a TATA-less promoter", "300 bp",
+    ),
+    "promoter_300_tata": (
+        "prom/prom_300_tata", ("train", "dev", "test"), "TATA-box promoters", "a TATA-box promoter", "300 bp",
+    ),
+    "core_promoter_all": (
+        "prom/prom_core_all", ("train", "dev", "test"), "all core promoters", "a core promoter", "70 bp",
+    ),
     "core_promoter_notata": (
-        "prom/prom_core_notata", ("train", "dev", "test"), "TATA-less core promoters", "a TATA-less core promoter", "70 bp",
+        "prom/prom_core_notata", ("train", "dev", "test"), "TATA-less core promoters", "a TATA-less core promoter",
+        "70 bp",
     ),
     "core_promoter_tata": (
-        "prom/prom_core_tata", ("train", "dev", "test"), "TATA-box core promoters", "a TATA-box core promoter", "70 bp",
+        "prom/prom_core_tata", ("train", "dev", "test"), "TATA-box core promoters", "a TATA-box core promoter",
+        "70 bp",
     ),
 }
 for _name, (_folder, _splits, _title, _np, _win) in _PROMOTERS.items():
@@ -191,7 +201,11 @@ for _name, _folder, _splits, _win in (
             task_type="binary",
             templates="promoter",
             loader="label_csv",
-            loader_args={"folder": f"dna/deepgene_lpd/promoter_prediction/{_folder}", "splits": _splits, "label_col": "promoter_presence"},
+            loader_args={
+                "folder": f"dna/deepgene_lpd/promoter_prediction/{_folder}",
+                "splits": _splits,
+                "label_col": "promoter_presence",
+            },
             metrics=("mcc", "f1", "accuracy"),
             split_rule=(RULE_TRAIN_DEV_TEST if "train" in _splits else RULE_DEV_AS_TRAIN) + RULE_LEAKAGE,
             source=f"DeepGene promoter_prediction/{_folder}, github wds-seu/DeepGene",
@@ -221,12 +235,17 @@ _add(
         split_rule=RULE_DEV_AS_TRAIN + RULE_LEAKAGE,
         source=APACHE_GUE[0] + ", splice/reconstructed",
         licence=APACHE_GUE[1],
-        labels={"acceptor": "a splice acceptor site", "donor": "a splice donor site", "neither": "neither a donor nor an acceptor site"},
+        labels={
+            "acceptor": "a splice acceptor site",
+            "donor": "a splice donor site",
+            "neither": "neither a donor nor an acceptor site",
+        },
         label_note=(
             "The files give 0/1/2 only. Determined from the sequences (dev split, 400 bp windows): class 0 has AG at "
             "positions 199-200 (1-based) in 100% of windows, i.e. the intron's last two bases right before the window "
             "centre = acceptor; class 1 has GT at positions 201-202 in 99% = the intron's first two bases right after "
-            "the centre = donor; class 2 has no consensus dinucleotide (AG 41%, GT 27%) = neither. Mapping 0->acceptor, "
+            "the centre = donor; class 2 has no consensus dinucleotide (AG 41%, GT 27%) = neither. "
+            "Mapping 0->acceptor, "
             "1->donor, 2->neither (same figures on the test split)."
         ),
         fills={"species": "human"},
@@ -253,7 +272,10 @@ for _species, _ids in (("human", ("0", "1", "2", "3", "4")), ("mouse", ("0", "1"
                 source=APACHE_GUE[0] + f", {_folder.removeprefix('dna/gue/')} (ENCODE ChIP-seq peaks)",
                 licence=APACHE_GUE[1],
                 labels={0: "not bound", 1: "bound"},
-                label_note="GUE convention: 1 = 101 bp window at the centre of a ChIP-seq peak of the factor; the factor's name is not in the files.",
+                label_note=(
+                    "GUE convention: 1 = 101 bp window at the centre of a ChIP-seq peak of the factor; "
+                    "the factor's name is not in the files."
+                ),
                 fills={
                     "species": _species,
                     "tf": f"the {_species} transcription factor of ChIP-seq set {_k}",
@@ -263,7 +285,10 @@ for _species, _ids in (("human", ("0", "1", "2", "3", "4")), ("mouse", ("0", "1"
         )
 
 # ----------------------------------------------------------------------------------- enhancers (iEnhancer)
-_IENH = ("iEnhancer-2L data (Liu et al. 2016) via github TianyuFeng1110/iEnhancer-TransformerEncoder", "no licence stated")
+_IENH = (
+    "iEnhancer-2L data (Liu et al. 2016) via github TianyuFeng1110/iEnhancer-TransformerEncoder",
+    "no licence stated",
+)
 _add(
     TaskSpec(
         name="enhancers",
@@ -279,7 +304,10 @@ _add(
         source=_IENH[0],
         licence=_IENH[1],
         labels={0: "not an enhancer", 1: "an enhancer"},
-        label_note="Class blocks headed '(1) strong enhancers', '(2) weak enhancers', '(3) non-enhancers': strong and weak -> 1.",
+        label_note=(
+            "Class blocks headed '(1) strong enhancers', '(2) weak enhancers', '(3) non-enhancers': "
+            "strong and weak -> 1."
+        ),
         fills={"species": "human", "positive_np": "an enhancer"},
     )
 )
@@ -324,11 +352,17 @@ for _stem, _sp in _POLYA.items():
             loader="pgb_jsonl",
             loader_args={"stem": f"poly_a__{_stem}"},
             metrics=("mcc", "auroc", "f1"),
-            split_rule=RULE_TRAIN_TEST + "Files are a subsample (<=8000 train, <=1000 test) of the AgroNT split. " + RULE_LEAKAGE,
+            split_rule=(
+                RULE_TRAIN_TEST
+                + "Files are a subsample (<=8000 train, <=1000 test) of the AgroNT split. "
+                + RULE_LEAKAGE
+            ),
             source=PGB[0] + f", poly_a/{_stem}",
             licence=PGB[1],
             labels={0: "no polyadenylation site", 1: "a polyadenylation site"},
-            label_note="PGB convention: 1 = a real poly(A) site at the window centre, 0 = a matched background window.",
+            label_note=(
+                "PGB convention: 1 = a real poly(A) site at the window centre, 0 = a matched background window."
+            ),
             fills={"species": _sp, "positive_np": "a polyadenylation site"},
         )
     )
@@ -350,12 +384,17 @@ for _site in ("donor", "acceptor"):
             labels={0: f"not a {_site} site", 1: f"a splice {_site} site"},
             label_note=(
                 "1 = real site. Checked on train: donor label-1 windows carry GT at 201-202 in 99% (63% of decoys); "
-                "acceptor decoys are AG-matched (AG at 198-199 in 100% of both classes), so the label follows the PGB files."
+                "acceptor decoys are AG-matched (AG at 198-199 in 100% of both classes), "
+                "so the label follows the PGB files."
                 if _site == "donor"
                 else "1 = real site. Checked on train: acceptor decoys are AG-matched (AG at 198-199 in 100% of both "
                 "classes), so the label meaning follows the PGB convention (1 = annotated acceptor)."
             ),
-            fills={"species": "Arabidopsis thaliana", "site": f"splice {_site} site", "positive_np": f"a real splice {_site} site"},
+            fills={
+                "species": "Arabidopsis thaliana",
+                "site": f"splice {_site} site",
+                "positive_np": f"a real splice {_site} site",
+            },
         )
     )
 for _stem, _sp in (("m_esculenta", "cassava (Manihot esculenta)"), ("t_aestivum", "wheat (Triticum aestivum)")):
@@ -387,7 +426,9 @@ _STRENGTH = {
     "promoter_strength_leaf": ("promoter_strength__leaf", "promoter", "tobacco leaves", (-5.0, 6.0)),
     "promoter_strength_protoplast": ("promoter_strength__protoplast", "promoter", "maize protoplasts", (-5.0, 5.0)),
     "terminator_strength_leaf": ("terminator_strength__leaf", "terminator", "tobacco leaves", (-7.0, 1.0)),
-    "terminator_strength_protoplast": ("terminator_strength__protoplast", "terminator", "maize protoplasts", (-4.0, 1.0)),
+    "terminator_strength_protoplast": (
+        "terminator_strength__protoplast", "terminator", "maize protoplasts", (-4.0, 1.0),
+    ),
 }
 for _name, (_stem, _el, _assay, _rng) in _STRENGTH.items():
     _add(
@@ -407,7 +448,10 @@ for _name, (_stem, _el, _assay, _rng) in _STRENGTH.items():
             unit="log2 enrichment (STARR-seq reporter signal)",
             value_range=_rng,
             decimals=2,
-            label_note="Species from the record-name suffix: _At Arabidopsis, _Zm/__Maize maize, _Sb sorghum; __GC records (controls) have none.",
+            label_note=(
+                "Species from the record-name suffix: _At Arabidopsis, _Zm/__Maize maize, _Sb sorghum; "
+                "__GC records (controls) have none."
+            ),
             fills={"element": _el, "assay": _assay, "species": "plant", "quantity": f"{_el} strength in {_assay}"},
             tag_kind="Regression",
         )
@@ -500,7 +544,9 @@ _add(
             "Spirochaetes": "from the phylum Spirochaetes",
             "Fusobacteria": "from the phylum Fusobacteria",
         },
-        label_note="Phylum = second field of the lineage (last tab field of the header); a few upstream mislabels remain.",
+        label_note=(
+            "Phylum = second field of the lineage (last tab field of the header); a few upstream mislabels remain."
+        ),
     )
 )
 
@@ -516,7 +562,10 @@ _add(
         loader="flip",
         loader_args={"archive": "flip_meltome_tasks_2021.zip", "member": "tasks/clustered_task.csv"},
         metrics=("spearman", "pearson", "r2"),
-        split_rule="FLIP clustered split (early 2021 release): set=train / set=test. Valid: 5% of train by hash. " + RULE_LEAKAGE,
+        split_rule=(
+            "FLIP clustered split (early 2021 release): set=train / set=test. Valid: 5% of train by hash. "
+            + RULE_LEAKAGE
+        ),
         source=FLIP[0] + ", meltome clustered_task",
         licence=FLIP[1],
         unit="degrees Celsius",
@@ -560,7 +609,8 @@ _add(
         loader="deepsol",
         loader_args={},
         metrics=("accuracy", "mcc", "f1"),
-        split_rule="The published train split is missing: DeepSol's validation set is the training split, its test set the test split. "
+        split_rule="The published train split is missing: DeepSol's validation set is the training split, "
+        "its test set the test split. "
         + "Valid: 5% of training sequences by hash. "
         + RULE_LEAKAGE,
         source="DeepSol (Khurana et al. 2018), github sameerkhurana10/DSOL_rv0.2",
@@ -582,7 +632,10 @@ _add(
         loader="rocklin",
         loader_args={"test_rounds": ("rd4",)},
         metrics=("spearman", "pearson", "r2"),
-        split_rule="Design rounds rd1-rd3 are train, rd4 is test (the suggested split). Valid: 5% of train by hash. " + RULE_LEAKAGE,
+        split_rule=(
+            "Design rounds rd1-rd3 are train, rd4 is test (the suggested split). Valid: 5% of train by hash. "
+            + RULE_LEAKAGE
+        ),
         source="Rocklin et al. 2017 via github Haddox/design_guided_optE",
         licence="no licence file (published supplementary data)",
         unit="stability score (protease EC50 over unfolded-state prediction, log10 units)",
@@ -643,7 +696,8 @@ _add(
         label_note=(
             "Target: yeast = the SGD description (/note; the product name where there is none), E. coli and "
             "C. trachomatis = the product name (a short noun phrase) without the gene's own name; genes whose only "
-            "description is 'hypothetical protein' are left out. Text as curated (no full stop added). The organism is in the "
+            "description is 'hypothetical protein' are left out. Text as curated (no full stop added). "
+            "The organism is in the "
             "question (meta 'species'); the gene's names never are. Follow-up questions pair genes of one organism."
         ),
         tag_kind="Description",
@@ -681,7 +735,10 @@ RULE_PAIRS = (
     "sequences may recur across splits in other pairs. Within a split, repeated pairs are kept once; a pair "
     "with two different labels is dropped. "
 )
-_AAN = "DeepAAI (Zhang et al. 2022; LANL CATNAP pairs), github enai4bio/DeepAAI processing/hiv_cls/dataset_hiv_cls.xlsx"
+_AAN = (
+    "DeepAAI (Zhang et al. 2022; LANL CATNAP pairs), "
+    "github enai4bio/DeepAAI processing/hiv_cls/dataset_hiv_cls.xlsx"
+)
 _add(
     TaskSpec(
         name="antibody_neutralization",
@@ -757,7 +814,10 @@ _add(
             "groups ordered by SHA-1 of their smallest siRNA fill test to >= 10% of rows, then valid, rest train; "
             "no siRNA and no 19-mer of target context is shared between splits. " + RULE_PAIRS
         ),
-        source="Huesken et al. 2005 (2,361 siRNAs) as packaged by OligoFormer, github lulab/OligoFormer data/unnorm/Hu.csv",
+        source=(
+            "Huesken et al. 2005 (2,361 siRNAs) as packaged by OligoFormer, "
+            "github lulab/OligoFormer data/unnorm/Hu.csv"
+        ),
         licence="research use only, do not redistribute (OligoFormer repository licence says nothing about the data)",
         unit="normalised inhibitory activity (Huesken 2005; higher = stronger knock-down)",
         value_range=(0.0, 1.4),

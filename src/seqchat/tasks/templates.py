@@ -146,7 +146,9 @@ def render_question(
     return render(temps[i], {**fill_values(task, meta), **seq_values(task, seq_name)}), i
 
 
-def render_answer(task: TaskSpec, target: Any, rng: random.Random, meta: dict[str, str] | None = None) -> tuple[str, int]:
+def render_answer(
+    task: TaskSpec, target: Any, rng: random.Random, meta: dict[str, str] | None = None
+) -> tuple[str, int]:
     """A random training answer stating the target; returns (text, template index)."""
     temps = answer_templates(task, target)
     i = rng.randrange(len(temps))
@@ -155,7 +157,9 @@ def render_answer(task: TaskSpec, target: Any, rng: random.Random, meta: dict[st
     return render(temps[i], values), i
 
 
-def render_test_question(task_name: str, seq_names: str | list[str], index: int = 0, meta: dict[str, str] | None = None) -> str:
+def render_test_question(
+    task_name: str, seq_names: str | list[str], index: int = 0, meta: dict[str, str] | None = None
+) -> str:
     """The index-th test question of a task about a sequence name, or a pair task's two names in role order
     (evaluation uses these, never training ones)."""
     task = get_task(task_name)
@@ -164,16 +168,20 @@ def render_test_question(task_name: str, seq_names: str | list[str], index: int 
 
 
 def test_question_index(task_name: str, key: str) -> int:
-    """Which test template asks about an example: a hash of its key (sequence and metadata), never its class or position."""
+    """Which test template asks about an example: a hash of its key (sequence and metadata), never its class or
+    position."""
     n = len(question_templates(get_task(task_name), "test"))
     return int.from_bytes(hashlib.sha256(f"{task_name}\0{key}".encode()).digest()[:8], "big") % n
 
 
 def confidence_candidates(task_name: str, meta: dict[str, str] | None = None) -> dict[int, list[str]]:
-    """Positive (1) and negative (0) answer phrasings of a binary task that training never uses (ChatNT calibration)."""
+    """Positive (1) and negative (0) answer phrasings of a binary task that training never uses (ChatNT
+    calibration)."""
     task = get_task(task_name)
     if task.task_type != "binary":
-        raise SeqChatInputError(f"task '{task_name}' is {task.task_type}; confidence candidates exist for binary tasks")
+        raise SeqChatInputError(
+            f"task '{task_name}' is {task.task_type}; confidence candidates exist for binary tasks"
+        )
     fam = family(task.templates)
     values = fill_values(task, meta)
     return {lab: [render(t, values) for t in fam.confidence[key]] for lab, key in BINARY_KEYS.items()}

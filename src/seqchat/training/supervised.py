@@ -93,7 +93,9 @@ class MultitaskJob:
         """Task and example indices of the batch."""
         return [f"{batch['task']}:{i}" for i in batch["idx"]]
 
-    def _loss(self, model: nn.Module, task: str, rows: list[Example], y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(
+        self, model: nn.Module, task: str, rows: list[Example], y: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         out = model(task, [e.residues for e in rows])
         if get_task(task).task_type == "regression":
             pred = out.squeeze(-1)
@@ -116,7 +118,9 @@ class MultitaskJob:
             if not rows:
                 continue
             y, _ = self._targets(t, rows)
-            preds = torch.cat([self._loss(model, t, rows[i : i + 32], y[i : i + 32])[1] for i in range(0, len(rows), 32)])
+            preds = torch.cat(
+                [self._loss(model, t, rows[i : i + 32], y[i : i + 32])[1] for i in range(0, len(rows), 32)]
+            )
             if get_task(t).task_type == "regression":
                 p = preds.float().cpu().numpy()
                 out[f"valid_r/{t}"] = float(np.corrcoef(p, y)[0, 1]) if p.std() > 0 and y.std() > 0 else 0.0
@@ -139,12 +143,16 @@ def multitask_job(raw: dict[str, Any], batch_size: int, seed: int) -> MultitaskJ
     """Assemble the job from a config's `encoder` and `tasks` sections."""
     spec = dict(raw["encoder"])
     if spec.get("init_from") and not Path(spec["init_from"]).exists():
-        raise SeqChatInputError(f"encoder init_from '{spec['init_from']}' does not exist: run the masked-LM stage first")
+        raise SeqChatInputError(
+            f"encoder init_from '{spec['init_from']}' does not exist: run the masked-LM stage first"
+        )
     tcfg = raw.get("tasks", {})
     names = tcfg.get("names") or single_sequence_tasks(tcfg.get("modalities", ["dna"]))
     for n in names:
         if get_task(n).task_type not in SPECIALIST_TYPES:
-            raise SeqChatInputError(f"task '{n}' is {get_task(n).task_type}: the multitask stage takes {SPECIALIST_TYPES}")
+            raise SeqChatInputError(
+                f"task '{n}' is {get_task(n).task_type}: the multitask stage takes {SPECIALIST_TYPES}"
+            )
     max_train, max_valid = tcfg.get("max_train", 4000), tcfg.get("max_valid", 64)
     torch.manual_seed(seed)
     shared = EncoderConfig.of(spec)

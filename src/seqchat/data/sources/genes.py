@@ -129,7 +129,8 @@ class GeneRecord:
         )
 
     def without_names(self, text: str) -> str:
-        """The text with the gene's own names removed (yeast products end with the gene name: 'pyruvate kinase CDC19')."""
+        """The text with the gene's own names removed (yeast products end with the gene name: 'pyruvate kinase
+        CDC19')."""
         for name in sorted(self.names, key=len, reverse=True):
             # any case: E. coli products name the protein with a capital ('nucleotide binding protein YajQ', gene yajQ)
             text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "", text, flags=re.IGNORECASE)
@@ -137,7 +138,8 @@ class GeneRecord:
 
     @cached_property
     def description(self) -> str:
-        """The curated free-text function: SGD description for yeast, the product name for bacteria; '' if uninformative."""
+        """The curated free-text function: SGD description for yeast, the product name for bacteria; '' if
+        uninformative."""
         for qualifier in GENOMES[self.genome].description_from:
             text = self.note if qualifier == "note" else self.without_names(self.product)
             if text and text.lower() not in UNINFORMATIVE:

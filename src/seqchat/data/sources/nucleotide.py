@@ -34,7 +34,8 @@ def load_label_csv(
         with open_text(path) as fh:
             reader = csv.DictReader(fh)
             out[split] = [
-                Example(r["sequence"], lab(r[label_col]), source_id=f"{path.name}:{i + 2}") for i, r in enumerate(reader)
+                Example(r["sequence"], lab(r[label_col]), source_id=f"{path.name}:{i + 2}")
+                for i, r in enumerate(reader)
             ]
     return out
 
@@ -94,7 +95,9 @@ def load_nrc_fasta(root: Path) -> Raw:
     for split in ("train", "test"):
         path = root / "rna" / "ncrna_nrc" / f"{split}.fasta.gz"
         with open_text(path) as fh:
-            out[split] = [Example(s, h.split()[-1], source_id=h.split()[0]) for h, s in iter_fasta_records(fh, str(path))]
+            out[split] = [
+                Example(s, h.split()[-1], source_id=h.split()[0]) for h, s in iter_fasta_records(fh, str(path))
+            ]
     return out
 
 

@@ -52,7 +52,8 @@ RPI_EXTRA = ("RPI369", "RPI488", "RPI1807", "RPI2241")
 
 
 def load_rpi(root: Path) -> Raw:
-    """NPInter v2.0 RNA-protein pairs (RNAs <= 1000 nt, split by RNA id) and the PDB-derived RPI sets as extra tests."""
+    """NPInter v2.0 RNA-protein pairs (RNAs <= 1000 nt, split by RNA id) and the PDB-derived RPI sets as extra
+    tests."""
     files = {s: f"npinter2_le1000nt_{s}" for s in HELD_OUT} | {n.lower(): n for n in RPI_EXTRA}
     out: Raw = {}
     for split, stem in files.items():
@@ -69,7 +70,10 @@ def load_sirna(root: Path) -> Raw:
     for split in HELD_OUT:
         path = root / "multi" / "sirna" / f"huesken_{split}.csv.gz"
         out[split] = [
-            Example(r["sirna_antisense"], float(r["inhibition"]), {}, f"huesken:row {r['row']}", partner=r["target_mrna_57nt"])
+            Example(
+                r["sirna_antisense"], float(r["inhibition"]), {}, f"huesken:row {r['row']}",
+                partner=r["target_mrna_57nt"],
+            )
             for r in _read_csv(path)
         ]
     return out
@@ -102,7 +106,9 @@ PAIR_CLEANING: dict[str, tuple[CleaningRule, ...]] = {
                      lambda s: s.replace("X", "")),
     ),
     "rpi": (CleaningRule("rna: PDB letters outside ACGUN read as N (T as U)", 0, _pdb_rna),),
-    "sirna": (CleaningRule("target: X padding beyond the transcript end read as N", 1, lambda s: s.replace("X", "N")),),
+    "sirna": (
+        CleaningRule("target: X padding beyond the transcript end read as N", 1, lambda s: s.replace("X", "N")),
+    ),
 }  # fmt: skip
 
 

@@ -22,7 +22,9 @@ def load_deepsol(root: Path) -> Raw:
         labels = list(read_lines(root / "protein" / "deepsol" / f"{src}_tgt.gz"))
         if len(seqs) != len(labels):
             raise SeqChatInputError(f"DeepSol {src}: {len(seqs)} sequences but {len(labels)} labels")
-        out[split] = [Example(s, int(y), source_id=f"{src}:{i + 1}") for i, (s, y) in enumerate(zip(seqs, labels, strict=True))]
+        out[split] = [
+            Example(s, int(y), source_id=f"{src}:{i + 1}") for i, (s, y) in enumerate(zip(seqs, labels, strict=True))
+        ]
     return out
 
 
@@ -54,7 +56,9 @@ def load_clean_ec(root: Path) -> Raw:
     for name, split in (("split10", "train"), ("new", "test")):
         with open_text(root / "protein" / "ec_clean" / f"{name}.csv.gz") as fh:
             out[split] = [
-                Example(r["Sequence"], sorted({e.strip() for e in r["EC number"].split(";") if e.strip()}), {}, r["Entry"])
+                Example(
+                    r["Sequence"], sorted({e.strip() for e in r["EC number"].split(";") if e.strip()}), {}, r["Entry"]
+                )
                 for r in csv.DictReader(fh, delimiter="\t")
             ]
     return out
