@@ -138,7 +138,8 @@ def _table(runs: dict[str, dict], cfg: HeadsConfig, args: argparse.Namespace, cn
         "",
         "- a: k-mer spectrum (DNA k=1..6 = 5,460 dims, protein 1..3-mers = 8,420 dims) + composition "
         "(`seqchat.modeling.features`), standardised; `seqchat train-heads` as shipped.",
-        f"- b: positional CNN on one-hot DNA (channels {args.cnn_channels}, 3 dilated residual blocks, mean+max pool), "
+        f"- b: positional CNN on one-hot DNA (channels {args.cnn_channels}, 3 dilated residual blocks, "
+        "mean+max pool), "
         f"trained multitask on the 8 DNA tasks for {args.cnn_time_s:.0f} s (uniform task sampling, reverse-complement "
         "augmentation, batch 32); heads on its pooled features only. DNA tasks only.",
         "- c: heads on [spectrum; standardised CNN pooled features] (the CNN of b), the CNN block's weight under the "
@@ -170,7 +171,9 @@ def _table(runs: dict[str, dict], cfg: HeadsConfig, args: argparse.Namespace, cn
     lines += [
         "| **mean MCC, 8 DNA tasks** | | mcc | " + " | ".join(f"**{means[a]:.3f}**" for a in ARMS) + " |",
         "| CPU minutes (arm total) | | | " + " | ".join(f"{cpu[a]:.1f}" for a in ARMS) + " |",
-        "| mean DNA MCC per CPU-minute | | | " + " | ".join(f"{means[a] / max(cpu[a], 1e-9):.3f}" for a in ARMS) + " |",
+        "| mean DNA MCC per CPU-minute | | | "
+        + " | ".join(f"{means[a] / max(cpu[a], 1e-9):.3f}" for a in ARMS)
+        + " |",
         "",
         "CPU of a covers all 10 tasks (both encoders); b is the CNN training plus its heads (8 DNA tasks); c the CNN "
         "training plus the heads on the combined features (8 DNA tasks; its protein rows are a's). "

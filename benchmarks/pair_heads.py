@@ -40,7 +40,9 @@ def main() -> None:
 
         def feats(rows: list, spec=spec) -> list[np.ndarray]:
             with torch.no_grad():
-                return [encoders[m].head_inputs([e.sequences[i] for e in rows]).numpy() for i, m in enumerate(spec.inputs)]
+                return [
+                    encoders[m].head_inputs([e.sequences[i] for e in rows]).numpy() for i, m in enumerate(spec.inputs)
+                ]
 
         ftr, fva = feats(train), feats(valid)
         y, yv = targets(task, train), targets(task, valid)

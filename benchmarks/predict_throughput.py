@@ -107,7 +107,9 @@ def memory_check(args: argparse.Namespace, model) -> None:
 def main() -> None:
     """Run the benchmark and print the figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, help="examples (default 64); with --memory, records in the large run (default 2000)")
+    p.add_argument(
+        "--n", type=int, help="examples (default 64); with --memory, records in the large run (default 2000)"
+    )
     p.add_argument("--task", default="promoter_300_all")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3, help="cold runs of each path (the median is reported)")

@@ -33,7 +33,8 @@ from seqchat.tasks.registry import get_task
 
 
 def route_step(model: Any, task: str, n_classes: int):
-    """A `_run_batches` step: per prompt, (share of its references routed to the asked head, routed class, oracle class).
+    """A `_run_batches` step: per prompt, (share of its references routed to the asked head, routed class, oracle
+    class).
 
     A pair task's prompt has one reference per sequence; each is read on its own encoder's head for the task
     and the class probabilities of those heads are averaged, as the decoder sees one probability per sequence.
@@ -48,7 +49,9 @@ def route_step(model: Any, task: str, n_classes: int):
             if target is None:
                 continue
             slots = model._encode_pieces(enc, batch["sequence_inputs"][enc])[j][:, -encoder.slots :]
-            per_row.setdefault(row, []).append((picked == target, slots[picked, :n_classes], slots[target, :n_classes]))
+            per_row.setdefault(row, []).append(
+                (picked == target, slots[picked, :n_classes], slots[target, :n_classes])
+            )
         out = []
         for row in sorted(per_row):
             hits, routed, oracle = zip(*per_row[row], strict=True)
@@ -98,12 +101,14 @@ def main() -> None:
         return "–" if v is None else f"{v:.3f}"
 
     cols = ("head_oracle", "head_routed", "route_accuracy", "seqchat_score", "seqchat_free")
-    print("\n| task | n | head, oracle route | head, question route | route accuracy | seqchat (scored) | seqchat (free answer) |")
+    print("\n| task | n | head, oracle route | head, question route | route accuracy | seqchat (scored) "
+          "| seqchat (free answer) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['task']} | {r['n']} | " + " | ".join(cell(r.get(c)) for c in cols) + " |")
     if rows:
-        means = [np.mean([r[c] for r in rows if r.get(c) is not None]) if any(r.get(c) is not None for r in rows) else None
+        means = [np.mean([r[c] for r in rows if r.get(c) is not None])
+                 if any(r.get(c) is not None for r in rows) else None
                  for c in cols]  # fmt: skip
         print(f"| mean ({len(rows)} tasks) | | " + " | ".join(cell(m) for m in means) + " |")
     print(f"\nmodel {args.model}; test examples: --max-per-task {args.max_per_task} --seed {args.seed}")

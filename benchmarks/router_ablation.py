@@ -72,14 +72,15 @@ def main() -> None:
         warm = job.route_warmup(args.steps, args.lr)
         rows.append({"arm": arm, "valid_route_accuracy": round(warm["valid_route_accuracy"], 3),
                      "test_route_accuracy": round(job.route_accuracy(test, args.per_task), 3),
-                     "last_loss": round(warm["last_loss"], 3), "cpu_s": round(time.process_time() - t0, 1)})  # fmt: skip
+                     "last_loss": round(warm["last_loss"], 3), "cpu_s": round(time.process_time() - t0, 1)})
         print(json.dumps(rows[-1]), flush=True)
         if args.confusion:
             print_confusion(job, test, args.per_task)
     print("\n| arm | validation questions | held-out test phrasings | CPU s |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['arm']} | {r['valid_route_accuracy']:.3f} | {r['test_route_accuracy']:.3f} | {r['cpu_s']} |")
-    print(f"\n{args.steps} router steps × batch {args.batch_size}, lr {args.lr}, {args.per_task} questions per task, seed 0")
+    print(f"\n{args.steps} router steps × batch {args.batch_size}, lr {args.lr}, {args.per_task} questions per task, "
+          "seed 0")
 
 
 if __name__ == "__main__":

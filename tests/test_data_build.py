@@ -162,7 +162,10 @@ def test_build_matches_load_split_and_is_deterministic(tmp_path, built):
             a = (tmp_path / "a" / s / f"{name}.jsonl").read_text()
             assert a == (tmp_path / "b" / s / f"{name}.jsonl").read_text()
             assert a == (built / s / f"{name}.jsonl").read_text()
-    assert (tmp_path / "a/train/enhancer_types.jsonl").read_text() != (tmp_path / "c/train/enhancer_types.jsonl").read_text()
+    assert (
+        (tmp_path / "a/train/enhancer_types.jsonl").read_text()
+        != (tmp_path / "c/train/enhancer_types.jsonl").read_text()
+    )
 
 
 def test_options_without_system_prompt_tags_or_multi(tmp_path):

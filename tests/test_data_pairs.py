@@ -102,7 +102,8 @@ def test_pair_leakage_rule_on_a_hand_made_case():
         "train": [_ex(P["A"], P["B"], 1), _ex(P["A"], P["C"], 0), _ex(P["A"], P["C"], 0), _ex(P["E"], P["F"], 1),
                   _ex(P["E"], P["F"], 0), _ex(P["K"], P["L"], 1), _ex(P["H"], "MKTJJJ", 1)],
         "valid": [_ex(P["A"], P["B"], 1), _ex(P["G"], P["H"], 0), _ex(P["A"], P["D"] + "W", 0)],
-        "test": [_ex(P["A"], P["B"].lower(), 1, "leak"), _ex(P["B"], P["A"], 1, "swapped"), _ex(P["A"], P["D"], 1, "shares A"),
+        "test": [_ex(P["A"], P["B"].lower(), 1, "leak"), _ex(P["B"], P["A"], 1, "swapped"),
+                 _ex(P["A"], P["D"], 1, "shares A"),
                  _ex(P["G"], P["H"], 0, "gh"), _ex(P["G"], P["H"], 0, "gh again")],
         "test_seen": [_ex(P["A"], P["C"], 0), _ex(P["C"], P["D"], 1)],
     }  # fmt: skip
@@ -248,7 +249,9 @@ def test_real_pair_splits_match_the_documented_counts():
     rpi = task_splits("rna_protein_interaction")
     assert rpi.report.removed["test: pair also in train"] == 92
     assert (len(rpi.train), len(rpi.valid), len(rpi.test)) == (4574, 596, 954)
-    assert {k: len(v) for k, v in rpi.extra.items()} == {"rpi369": 668, "rpi488": 486, "rpi1807": 1010, "rpi2241": 4268}
+    assert {k: len(v) for k, v in rpi.extra.items()} == {
+        "rpi369": 668, "rpi488": 486, "rpi1807": 1010, "rpi2241": 4268
+    }
     aan = task_splits("antibody_neutralization")
     assert (len(aan.train), len(aan.valid), len(aan.test), len(aan.get("test_seen"))) == (22341, 1241, 3301, 795)
     assert not {e.residues for e in aan.test} & {e.residues for e in aan.train}

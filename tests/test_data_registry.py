@@ -33,7 +33,9 @@ def test_registry_covers_every_shared_dataset():
     assert sum(n.startswith("yeast_h") for n in BUILTIN) == 10
     assert {"promoter_300_all", "promoter_300_notata", "promoter_300_tata"} <= set(BUILTIN)
     assert {"core_promoter_all", "core_promoter_notata", "core_promoter_tata"} <= set(BUILTIN)
-    assert sum(n.startswith("tf_human_") for n in BUILTIN) == 5 and sum(n.startswith("tf_mouse_") for n in BUILTIN) == 5
+    assert (
+        sum(n.startswith("tf_human_") for n in BUILTIN) == 5 and sum(n.startswith("tf_mouse_") for n in BUILTIN) == 5
+    )
     assert sum(n.startswith("polya_") for n in BUILTIN) == 6 and groups["plant regulatory activity"] == 4
     for name in ("splice_sites_human", "enhancers", "enhancer_types", "plant_splice_donor", "plant_splice_acceptor",
                  "lncrna_m_esculenta", "lncrna_t_aestivum", "ncrna_family", "crispr_on_target", "protein_meltome",
@@ -153,7 +155,10 @@ def _count_source(name: str) -> dict[str, int]:
                 out[s] = sum(line.startswith(">") for line in fh)
         return out
     if t.loader == "deepsol":
-        return {"dev": _gz_lines(root / "protein/deepsol/val_tgt.gz"), "test": _gz_lines(root / "protein/deepsol/test_tgt.gz")}
+        return {
+            "dev": _gz_lines(root / "protein/deepsol/val_tgt.gz"),
+            "test": _gz_lines(root / "protein/deepsol/test_tgt.gz"),
+        }
     if t.loader == "flip":
         with zipfile.ZipFile(root / "protein/flip" / a["archive"]) as z:
             rows = list(csv.DictReader(io.TextIOWrapper(z.open(a["member"]), encoding="utf-8")))
@@ -174,8 +179,12 @@ def _count_source(name: str) -> dict[str, int]:
     if t.loader == "aan":
         return {s: _gz_lines(root / f"multi/aan/{s}.csv.gz") - 1 for s in ("train", "valid", "test", "test_seen")}
     if t.loader == "rpi":
-        return {s: _gz_lines(root / f"multi/rpi/npinter2_le1000nt_{s}.csv.gz") - 1 for s in ("train", "valid", "test")} | {
-            n.lower(): _gz_lines(root / f"multi/rpi/{n}.csv.gz") - 1 for n in ("RPI369", "RPI488", "RPI1807", "RPI2241")}
+        return {
+            s: _gz_lines(root / f"multi/rpi/npinter2_le1000nt_{s}.csv.gz") - 1 for s in ("train", "valid", "test")
+        } | {
+            n.lower(): _gz_lines(root / f"multi/rpi/{n}.csv.gz") - 1
+            for n in ("RPI369", "RPI488", "RPI1807", "RPI2241")
+        }
     if t.loader == "sirna":
         return {s: _gz_lines(root / f"multi/sirna/huesken_{s}.csv.gz") - 1 for s in ("train", "valid", "test")}
     return {}
@@ -217,7 +226,9 @@ def test_no_test_sequence_of_any_task_in_any_training_split():
         for split in ("train", "valid"):
             leaked = [e for e in task_splits(n).get(split) if seq_key(e.residues) in test_keys]
             assert not leaked, f"{n} {split}: {len(leaked)} test sequences"
-        assert not {seq_key(e.residues) for e in task_splits(n).train} & {seq_key(e.residues) for e in task_splits(n).valid}
+        assert not (
+            {seq_key(e.residues) for e in task_splits(n).train} & {seq_key(e.residues) for e in task_splits(n).valid}
+        )
 
 
 def test_gue_splice_label_meaning_from_the_sequences():
@@ -254,7 +265,8 @@ def test_data_dir_errors_clearly(monkeypatch, tmp_path):
 
 
 def test_no_test_pair_of_a_pair_task_in_its_training_splits():
-    # pair tasks: one sequence may recur (antigens in AAN, proteins in RPI: stated in their split rules), a pair may not
+    # pair tasks: one sequence may recur (antigens in AAN, proteins in RPI: stated in their split rules),
+    # a pair may not
     for n in [n for n in BUILTIN if TASKS[n].is_pair]:
         sp = task_splits(n)
         held_out = {pair_key(e) for s in ("test", *sp.extra) for e in sp.get(s)}

@@ -36,7 +36,9 @@ def test_reads_csv_tsv_fasta_jsonl_and_gz(tmp_path):
     tsv_p = _write(tmp_path / "d.tsv", "sequence\tlabel\n" + rows.replace(",", "\t") + "\n")
     fa_p = _write(tmp_path / "d.fasta", "".join(f">s{i} label={i % 2}\n{s}\n" for i, s in enumerate(SEQS)))
     fa2_p = _write(tmp_path / "d2.fa", "".join(f">s{i} some words {i % 2}\n{s}\n" for i, s in enumerate(SEQS)))
-    js_p = _write(tmp_path / "d.jsonl", "".join(json.dumps({"sequence": s, "label": i % 2}) + "\n" for i, s in enumerate(SEQS)))
+    js_p = _write(
+        tmp_path / "d.jsonl", "".join(json.dumps({"sequence": s, "label": i % 2}) + "\n" for i, s in enumerate(SEQS))
+    )
     gz_p = tmp_path / "d.csv.gz"
     gz_p.write_bytes(gzip.compress(csv_p.read_bytes()))
     for p in (csv_p, tsv_p, fa_p, fa2_p, js_p, gz_p):
@@ -82,7 +84,9 @@ def test_nt_downstream_schema_builds_like_a_registered_task(tmp_path):
     """Same columns as the NT downstream-tasks hub dataset (sequence, name, label), from local files."""
     train = _write(tmp_path / "train.csv", "sequence,name,label\n" + "".join(
         f"{s},chr1_{i},{i % 2}\n" for i, s in enumerate(SEQS)))
-    test = _write(tmp_path / "test.csv", "sequence,name,label\nCAGTCAGTCAGTCAGTACGTAGC,t1,1\nACGTACGTTAGCTAGCTAGGATCC,t2,0\n")
+    test = _write(
+        tmp_path / "test.csv", "sequence,name,label\nCAGTCAGTCAGTCAGTACGTAGC,t1,1\nACGTACGTTAGCTAGCTAGGATCC,t2,0\n"
+    )
     spec = register_user_task("my_promoters", train, test, "binary", "dna", positive="a promoter")
     assert spec.metrics[0] == "mcc" and spec.labels == {0: "not a promoter", 1: "a promoter"}
     train_rows = load_split("my_promoters", "train") + load_split("my_promoters", "valid")

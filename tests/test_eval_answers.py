@@ -118,7 +118,8 @@ def test_plain_assertions_and_denials_of_every_presence_subject(name):
     task = TASKS[name]
     for subject in PRESENCE_SUBJECTS[task.templates]:
         x = T.render(subject, T.fill_values(task))
-        for answer, expected in ((f"{x} is present.", 1), (f"{x} is present in this DNA.", 1), (f"Yes, {x} is present.", 1),
+        for answer, expected in ((f"{x} is present.", 1), (f"{x} is present in this DNA.", 1),
+                                 (f"Yes, {x} is present.", 1),
                                  (f"{x} is absent.", 0), (f"No {x}.", 0), (f"There is no {x} here.", 0),
                                  (f"No, {x} is not present.", 0)):  # fmt: skip
             assert parse_prediction(name, answer) == expected, (name, answer)

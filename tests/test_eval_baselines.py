@@ -130,5 +130,7 @@ def test_pairs_get_one_kmer_block_per_sequence() -> None:
 def test_task_kmer_fit_scores_the_validation_split_with_the_primary_metric() -> None:
     train, valid = sample_examples("enhancers", "train", 400), sample_examples("enhancers", "valid", None)
     fit = fit_task_kmer("enhancers", train, valid)
-    assert primary_score("enhancers", valid, kmer_output("enhancers", fit.model, valid)) == pytest.approx(fit.valid_score)
+    assert primary_score("enhancers", valid, kmer_output("enhancers", fit.model, valid)) == pytest.approx(
+        fit.valid_score
+    )
     assert fit.valid_score == max(fit.valid_scores.values())

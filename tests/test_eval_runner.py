@@ -78,7 +78,9 @@ def test_multiclass_mcc_by_hand():
     # classes acceptor=0 donor=1 neither=2: true 1 0 2 2, predicted 1 2 2 1
     # c=2 correct of s=4; predicted counts (0,2,2), true counts (1,1,2)
     # MCC = (c*s - sum p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)) = (8 - 6) / sqrt(8 * 10)
-    m = score_task("splice_sites_human", ["donor", "acceptor", "neither", "neither"], ["donor", None, "neither", "donor"])
+    m = score_task(
+        "splice_sites_human", ["donor", "acceptor", "neither", "neither"], ["donor", None, "neither", "donor"]
+    )
     assert m["mcc"] == pytest.approx(2 / np.sqrt(80))
     assert m["accuracy"] == pytest.approx(0.5)
 
@@ -249,7 +251,8 @@ def test_report_gene_section_lists_free_text_rows_and_embeds_the_gene_page(tmp_p
     run_benchmark("seqchat", _oracle, ["gene_description"], tmp_path / "seqchat", max_per_task=3, plots=False)
     text = render_report(tmp_path, "BENCH.md", gene_json=tmp_path / "missing.json")
     assert "## Gene function (GeneChat, BioTalk)" in text
-    # the oracle copies the truth: every BLEU, METEOR and ROUGE-L score is 1 (METEOR's fragment penalty keeps it just under)
+    # the oracle copies the truth: every BLEU, METEOR and ROUGE-L score is 1
+    # (METEOR's fragment penalty keeps it just under)
     row = next(line for line in text.splitlines() if line.startswith("| seqchat (multitask) | 3 |"))
     values = [float(v) for v in row.strip("|").split("|")[2:]]
     assert values[:4] == [1.0, 1.0, 1.0, 1.0] and values[5] == 1.0 and values[4] > 0.9
@@ -264,7 +267,9 @@ def test_ablation_table_counts_trained_parameters_tokens_scores_and_paired_diffe
     from seqchat.evaluation.ablation import paired_difference, render_ablation
 
     arms = {"perceiver_lora": (make_model(lora={"r": 2, "alpha": 4}), _oracle),
-            "mlp_pooled_frozen": (make_model(projector={"type": "mlp", "pool_windows": True}, freeze_encoders=True), _oracle),
+            "mlp_pooled_frozen": (
+                make_model(projector={"type": "mlp", "pool_windows": True}, freeze_encoders=True), _oracle
+            ),
             "perceiver_frozen": (make_model(), _silent)}  # fmt: skip
     for name, (model, answers) in arms.items():
         model.save_pretrained(tmp_path / name / "final")
@@ -272,10 +277,15 @@ def test_ablation_table_counts_trained_parameters_tokens_scores_and_paired_diffe
         (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
         run_benchmark("seqchat", answers, ["gene_description"], tmp_path / name / "eval", max_per_task=3, plots=False)
     lines = render_ablation(tmp_path)
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+        for line in lines
+        if line.startswith("|")
+    }
     for name, (model, answers) in arms.items():
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert rows[name][3] == f"{trained:,}"  # projector (+ LoRA adapters, + unfrozen encoders); frozen decoder left out
+        # projector (+ LoRA adapters, + unfrozen encoders); frozen decoder left out
+        assert rows[name][3] == f"{trained:,}"
         assert rows[name][4:6] == ["3", "1.50"]  # steps, median s/step
         assert rows[name][8:12] == (["1.000"] * 4 if answers is _oracle else ["0.000"] * 4)  # BLEU-1..4
     assert rows["perceiver_lora"][2].startswith("LoRA r=2") and rows["mlp_pooled_frozen"][2] == "frozen"

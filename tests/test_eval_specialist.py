@@ -112,9 +112,12 @@ def test_cli_fine_tunes_the_shipped_encoder_by_default(tmp_path, capsys):
         pytest.skip("no shipped model in this build")
     out = tmp_path / "specialist"
     assert main(["baseline", "specialist", "--tasks", "enhancers", "--kinds", "encoder", "--max-per-task", "10",
-                 "--max-train", "100", "--max-valid", "20", "--max-seconds", "2", "--out", str(out), "--no-plots"]) == 0  # fmt: skip
+                 "--max-train", "100", "--max-valid", "20", "--max-seconds", "2", "--out", str(out),
+                 "--no-plots"]) == 0
     run, rows = load_run(out)
-    shipped_kinds = {e.get("kind", "hf") for e in json.loads((shipped_model_dir() / "config.json").read_text())["encoders"].values()}
+    shipped_kinds = {
+        e.get("kind", "hf") for e in json.loads((shipped_model_dir() / "config.json").read_text())["encoders"].values()
+    }
     # a shipped transformer encoder starts the fine-tuning; shipped feature encoders leave it to the transformer recipe
     assert run["config"]["init_model"] == (str(shipped_model_dir()) if shipped_kinds == {"hf"} else None)
     assert run["config"]["max_seconds"] == 2 and run["config"]["kinds"] == ["encoder"]

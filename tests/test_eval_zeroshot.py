@@ -33,7 +33,8 @@ def test_real_decoder_answers_are_parsed_and_counted(tmp_path):
     from seqchat.evaluation.benchmark import load_run
 
     out = tmp_path / "zs"
-    assert main(["baseline", "zeroshot", "--tasks", "core_promoter_tata", "--max-per-task", "2", "--max-new-tokens", "6",
+    assert main(["baseline", "zeroshot", "--tasks", "core_promoter_tata", "--max-per-task", "2",
+                 "--max-new-tokens", "6",
                  "--out", str(out)]) == 0  # fmt: skip
     run, rows = load_run(out)
     m = rows["core_promoter_tata"]["metrics"]

@@ -236,7 +236,7 @@ def test_task_router_learns_to_route_by_question_without_the_decoder(tokenizer):
                 "sequences": {"s": {"residues": seqs[i], "modality": "dna"}}}  # fmt: skip
 
     train = {"promoter_300_all": [rec(i, "promoter_300_all", "Is @s a promoter?") for i in range(4)],
-             "splice_sites_human": [rec(i, "splice_sites_human", "Which splice site is @s?") for i in range(4, 8)]}  # fmt: skip
+             "splice_sites_human": [rec(i, "splice_sites_human", "Which splice site is @s?") for i in range(4, 8)]}
     job = InstructJob(model=model, train=train, valid=train, batch_size=4)
     batch = job.batch(0, 0, 0, 1)
     assert batch["occurrence_rows"] == [0, 1, 2, 3]
@@ -273,7 +273,9 @@ def test_probs_head_format_puts_each_class_in_a_fixed_slot():
     assert enc.slots == 5
     pred = torch.tensor([[2.0], [-1.0]])
     binary = enc.slot_values("promoter_300_all", pred)
-    assert torch.allclose(binary[:, 1], torch.sigmoid(pred[:, 0])) and torch.allclose(binary[:, :2].sum(1), torch.ones(2))
+    assert (
+        torch.allclose(binary[:, 1], torch.sigmoid(pred[:, 0])) and torch.allclose(binary[:, :2].sum(1), torch.ones(2))
+    )
     assert torch.equal(enc.slot_values("crispr_on_target", pred)[:, -1], pred[:, 0])
     three = enc.slot_values("splice_sites_human", torch.tensor([[0.0, 1.0, 2.0]]))
     assert torch.allclose(three[0, :3], torch.tensor([0.0, 1.0, 2.0]).softmax(-1)) and three[0, 3:].abs().sum() == 0
@@ -338,7 +340,9 @@ def test_router_ngrams_tell_apart_questions_that_differ_in_one_token(tokenizer):
     proj = TaskRoutedProjector({"dna": 8}, decoder_dim=6, num_queries=2, route_dim=4, hidden=8, ngram_buckets=97,
                                ngram_dim=3, word_weights=False)  # fmt: skip
     # one question embedding for both tasks: only the token ids (and so the n-grams) differ
-    ids = torch.tensor([tokenizer.encode("Is it bound in ChIP-seq set 1?"), tokenizer.encode("Is it bound in ChIP-seq set 3?")])
+    ids = torch.tensor(
+        [tokenizer.encode("Is it bound in ChIP-seq set 1?"), tokenizer.encode("Is it bound in ChIP-seq set 3?")]
+    )
     qmask = torch.ones(ids.shape, dtype=torch.bool)
     question = torch.randn(1, ids.shape[1], 6).expand(2, -1, -1)
     seq, mask = torch.randn(1, 2, 8).expand(2, -1, -1), torch.ones(2, 2, dtype=torch.bool)

@@ -46,7 +46,9 @@ def test_score_many_equals_score_per_prompt(make_model):
 
 def test_score_many_rejects_right_padding_and_ragged_candidates(make_model):
     model = make_model()
-    convs = [[{"role": "user", "content": "Is @a a promoter?"}], [{"role": "user", "content": "What is @a, in detail?"}]]
+    convs = [
+        [{"role": "user", "content": "Is @a a promoter?"}], [{"role": "user", "content": "What is @a, in detail?"}]
+    ]
     seqs = [{"a": DNA}, {"a": DNA}]
     right = model.processor(convs, seqs, add_generation_prompt=True, padding_side="right")
     with pytest.raises(ValueError, match="left padding"):
@@ -138,8 +140,12 @@ def test_batching_does_not_change_predictions(make_model):
         assert [a.probabilities[k] for k in a.probabilities] == pytest.approx(
             [b.probabilities[k] for k in b.probabilities], abs=1e-5
         )
-    gen1 = predict_task(model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=1, max_new_tokens=5)
-    gen2 = predict_task(model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=2, max_new_tokens=5)
+    gen1 = predict_task(
+        model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=1, max_new_tokens=5
+    )
+    gen2 = predict_task(
+        model, "protein_gb1", ["MKVLAAGIIEW", "MQYKLILNGKTLKGETTTEAVD"], batch_size=2, max_new_tokens=5
+    )
     assert [p.answer for p in gen1] == [p.answer for p in gen2]
 
 

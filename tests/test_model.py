@@ -146,7 +146,10 @@ def test_save_load_round_trip_gives_identical_logits(make_model, tmp_path, token
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "config.json" in files and all(not f.endswith((".bin", ".pt", ".pkl")) for f in files)
     saved = model.trainable_state_dict()
-    assert any(k.startswith("projector.input_proj.dna.") for k in saved) and any(k.startswith("encoders.dna.") for k in saved)
+    assert (
+        any(k.startswith("projector.input_proj.dna.") for k in saved)
+        and any(k.startswith("encoders.dna.") for k in saved)
+    )
     torch.manual_seed(123)  # a different init, so equality must come from the loaded weights
     again = SeqChatForConditionalGeneration.from_pretrained(tmp_path, tokenizer=tokenizer).eval()
     conv = [{"role": "user", "content": "@a vs @p"}, {"role": "assistant", "content": "Different."}]

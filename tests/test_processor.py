@@ -64,7 +64,9 @@ def test_rna_reads_through_dna_encoder(proc):
 
 
 def test_padding_sides(proc):
-    convs = [[{"role": "user", "content": "Short @a"}], [{"role": "user", "content": "A much longer question about @a ?"}]]
+    convs = [
+        [{"role": "user", "content": "Short @a"}], [{"role": "user", "content": "A much longer question about @a ?"}]
+    ]
     seqs = [{"a": DNA}, {"a": DNA[:50]}]
     right = proc(convs, seqs, padding_side="right")
     left = proc(convs, seqs, padding_side="left")

@@ -141,7 +141,9 @@ def test_predict_endpoint(client, bot):  # noqa: F811
 
 
 def test_predict_endpoint_takes_pairs_for_a_pair_task(client, bot):  # noqa: F811
-    pairs = {"p1": {"rna": "GGCUAGCUAGGCAUCGAUCG", "protein": PROT}, "p2": {"rna": "ACGUACGUUUAGC", "protein": PROT[:30]}}
+    pairs = {
+        "p1": {"rna": "GGCUAGCUAGGCAUCGAUCG", "protein": PROT}, "p2": {"rna": "ACGUACGUUUAGC", "protein": PROT[:30]}
+    }
     r = client.post("/v1/predict", json={"task": "rna_protein_interaction", "pairs": pairs})
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
@@ -267,7 +269,8 @@ def test_worker_stops_when_told_while_a_batch_runs(bot):  # noqa: F811
     loop = asyncio.new_event_loop()
     try:
         job = _Job("chat", {"messages": [{"role": "user", "content": "what is @p?"}], "sequences": {"p": PROT},
-                            "max_new_tokens": 2, "task": None, "attribution": False}, loop, loop.create_future())  # fmt: skip
+                            "max_new_tokens": 2, "task": None, "attribution": False},
+                   loop, loop.create_future())
         worker.jobs.put(job)
         bot.chat_batch = stop_midway
         worker.start()

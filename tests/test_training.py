@@ -206,7 +206,8 @@ def test_multitask_encoder_stage_learns_and_saves_an_automodel_folder(tmp_path):
 
 def test_multitask_stage_rejects_a_free_text_task(tmp_path):
     cfg = {"objective": "multitask", "encoder": {"source": "nt-tiny", "tokenizer": "nt_6mer"},
-           "tasks": {"names": ["gene_description"]}, "train": {"out_dir": str(tmp_path / "x"), "max_steps": 1}}  # fmt: skip
+           "tasks": {"names": ["gene_description"]},
+           "train": {"out_dir": str(tmp_path / "x"), "max_steps": 1}}
     recipe = tmp_path / "x.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "seqchat.cli", "pretrain-encoder", "--config", str(recipe)],
@@ -245,7 +246,10 @@ def test_recipe_arms_merge_overrides_and_get_their_own_out_dir():
     raw = read_yaml(ROOT / "src" / "seqchat" / "configs" / "train" / "gene_ablation.yaml")
     lora = recipe_arm(raw, "perceiver_lora")
     assert lora["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
-    assert lora["model"]["projector"]["type"] == "english_perceiver" and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"
+    assert (
+        lora["model"]["projector"]["type"] == "english_perceiver"
+        and lora["train"]["out_dir"] == "runs/gene_ablation/perceiver_lora"
+    )
     pooled = recipe_arm(raw, "mlp_pooled_frozen")
     assert pooled["model"]["projector"]["type"] == "mlp" and pooled["model"]["projector"]["pool_windows"]
     assert pooled["model"]["lora"] is None
