@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from seqchat.modeling.devices import DEFAULT_DEVICE, DEFAULT_DTYPE, DTYPES
+
 
 def positive_int(text: str) -> int:
     """A whole number of at least 1."""
@@ -22,3 +24,12 @@ def port_number(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port: use 1 to 65535")
     return value
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    """`--device` and `--dtype`, for the commands that load a model."""
+    p.add_argument("--device", default=DEFAULT_DEVICE,
+                   help=f"where the model runs: cpu, cuda, cuda:N, mps or auto (CUDA when visible); "
+                        f"default {DEFAULT_DEVICE}")  # fmt: skip
+    p.add_argument("--dtype", default=DEFAULT_DTYPE, choices=list(DTYPES),
+                   help=f"the model's floating-point precision (default {DEFAULT_DTYPE})")  # fmt: skip

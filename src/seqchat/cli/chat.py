@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from seqchat.cli.argtypes import positive_int
+from seqchat.cli.argtypes import add_device_options, positive_int
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.processor import REFERENCE, check_reference_name
 from seqchat.modeling.sequences import Sequence, infer_modality, make_sequence, read_fasta
@@ -39,7 +39,7 @@ def run_ask(args: argparse.Namespace) -> int:
     class_task(args.task)  # before the model loads, not after generating
     from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
 
-    bot = SeqChat.load(model=args.model, config=args.config)
+    bot = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype)
     answer = bot.ask(args.question, seqs, max_new_tokens=args.max_new_tokens, task=args.task)
     if args.json:
         print(json.dumps(answer_record(answer)))
@@ -269,7 +269,7 @@ def run_chat(args: argparse.Namespace) -> int:
     class_task(args.task)
     from seqchat.serving.api import SeqChat  # start-up: loads the model code (transformers)
 
-    bot = SeqChat.load(model=args.model, config=args.config)
+    bot = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype)
     session = ChatSession(bot, seqs, max_new_tokens=args.max_new_tokens, show_confidence=args.confidence,
                           task=args.task)  # fmt: skip
     read = _line_reader(sys.stdin)
@@ -290,6 +290,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="build an untrained architecture from this YAML instead")
     p.add_argument("--task", help="binary/multi-class task whose class probabilities answers carry")
     p.add_argument("--confidence", action="store_true", help="show each answer's confidence")
+    add_device_options(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from seqchat.cli.argtypes import add_device_options
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.baselines import SELECT_GRID
 from seqchat.evaluation.benchmark import benchmark_tasks, run_benchmark
@@ -62,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-free-answers", action="store_true",
                    help="score mode: skip the generated free answers of class tasks (the second column)")
     e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="bfloat16 runs about twice as fast on CPUs with AVX512-BF16 (recorded in run.json)")
+    # bfloat16 runs about twice as fast on CPUs with AVX512-BF16; both are recorded in run.json
+    add_device_options(e)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--calibration-train", type=int, default=None, metavar="N",
                    help=f"training examples per class task that fit its Platt model (default {CALIBRATION_TRAIN}; "
@@ -178,11 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise SeqChatInputError(
             "no shipped model in this build: pass --model DIR (or --config YAML for an untrained check)"
         )
-    model = SeqChat.load(model=args.model, config=args.config).model
-    if args.dtype != "float32":
-        import torch
-
-        model.to(getattr(torch, args.dtype))
+    model = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype).model
     source = args.model or (f"untrained architecture from {args.config}" if args.config else str(shipped_model_dir()))
     calib_n = args.calibration_train if args.calibration_train is not None else CALIBRATION_TRAIN
     calibrators: dict[str, Any] = {}
@@ -191,7 +188,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                             calibration_train=calib_n, free_answers=free, seed=args.seed,
                             plot_dir=None if args.no_plots else Path(args.out) / "plots", calibrators=calibrators)
     config = {"model": source, "trained": args.config is None, "model_config": model.config.to_dict(),
-              "mode": args.mode, "free_answers": free, "dtype": args.dtype, "batch_size": args.batch_size,
+              "mode": args.mode, "free_answers": free, "dtype": args.dtype, "device": args.device,
+              "batch_size": args.batch_size,
               "max_new_tokens": args.max_new_tokens, "decoding": "greedy",
               "questions": "test-split templates, one per example picked by a hash of its sequence and metadata",
               "unparsed_answers": "class tasks: the training-split majority class; regression: the training mean",

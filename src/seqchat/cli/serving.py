@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqchat.cli.argtypes import port_number, positive_int
+from seqchat.cli.argtypes import add_device_options, port_number, positive_int
 from seqchat.errors import SeqChatInputError
 from seqchat.serving.predict import (
     check_output,
@@ -49,7 +49,7 @@ def run_predict(args: argparse.Namespace) -> int:
     check_output(Path(args.out), prediction_columns(args.task, args.mode))
     for f in fastas:
         count_records(Path(f))
-    bot = SeqChat.load(model=args.model, config=args.config)
+    bot = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype)
     kwargs = dict(batch_size=args.batch_size, chunk_size=args.chunk_size, mode=args.mode,
                   question_index=args.question_index, max_new_tokens=args.max_new_tokens,
                   calibrator=bot.calibrators.get(args.task), progress=not args.no_progress,
@@ -97,6 +97,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-shards", type=positive_int, default=1,
                    help="split the input over this many processes (each with its own --out)")  # fmt: skip
     p.add_argument("--shard-index", type=int, default=0, help="which shard this process predicts: 0..N-1")
+    add_device_options(p)
     p.set_defaults(func=run_predict)
 
 
@@ -111,7 +112,7 @@ def run_serve(args: argparse.Namespace) -> int:
                     max_sequences=args.max_sequences, max_sequence_length=args.max_sequence_length,
                     predict_chunk=args.predict_chunk,
                     max_attribution_residues=args.max_attribution_residues)  # fmt: skip
-    bot = SeqChat.load(model=args.model, config=args.config)
+    bot = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype)
     print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
     model_id = Path(args.model).name if args.model else Path(args.config).stem if args.config else DEFAULT_CONFIG
     app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host), model_id)
@@ -124,6 +125,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="HTTP API and web chat page (FastAPI + uvicorn)")
     p.add_argument("--model", help="trained model folder (default: the shipped model)")
     p.add_argument("--config", help="build an untrained architecture from this YAML instead")
+    add_device_options(p)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it on the network)"
     )

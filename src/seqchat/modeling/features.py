@@ -314,7 +314,8 @@ class FeatureEncoder(nn.Module):
 
     def standardised(self, residues: Sequence[str]) -> torch.Tensor:
         """(n, dim) featuriser output, standardised with the stored training statistics."""
-        x = torch.from_numpy(self.featuriser(residues)).to(self.feature_mean.device)
+        # features are computed in float32 by numpy; the model may run in another precision
+        x = torch.from_numpy(self.featuriser(residues)).to(self.feature_mean.device, self.feature_mean.dtype)
         return self.feature_tap((x - self.feature_mean) / self.feature_scale)
 
     def residue_scores(self, residues: str, feature_scores: torch.Tensor) -> torch.Tensor:
@@ -347,7 +348,7 @@ class FeatureEncoder(nn.Module):
         assert self.cnn is not None
         x, mask = onehot(residues, self.featuriser)
         dev = self.feature_mean.device
-        return self.cnn(x.to(dev), mask.to(dev)), mask.to(dev)
+        return self.cnn(x.to(dev, self.feature_mean.dtype), mask.to(dev)), mask.to(dev)
 
     def _inputs(self, residues: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Head inputs (standardised features, then the CNN's standardised pooled features) and segment tokens."""

@@ -1,7 +1,8 @@
 """Where models come from: the trained model shipped in the package, the default architecture's YAML, loading.
 
-`load_model(model=None, config=None)` is what `SeqChat.load` and the command line use: a trained model folder,
-else an untrained architecture built from a YAML, else the shipped model.
+`load_model(model=None, config=None, device=None, dtype=None)` is what `SeqChat.load` and the command line use:
+a trained model folder, else an untrained architecture built from a YAML, else the shipped model; then placed on
+a device in a floating-point precision (`resolve_device`, `resolve_dtype`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from seqchat.errors import SeqChatInputError
 from seqchat.modeling.config import SeqChatConfig
+from seqchat.modeling.devices import resolve_device, resolve_dtype
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 
 DEFAULT_CONFIG = "seqchat-small"  # the shipped model's folder and its architecture's YAML
@@ -32,10 +34,22 @@ def default_config_path() -> Path:
 
 
 def load_model(
-    model: str | Path | None = None, config: str | Path | None = None
+    model: str | Path | None = None,
+    config: str | Path | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> tuple[SeqChatForConditionalGeneration, Path | None]:
     """A trained model folder (default: the shipped model, unless `config` is given), or an untrained
-    architecture built from `config`; returns the model and the folder it was loaded from (None if built)."""
+    architecture built from `config`, on `device` in `dtype`; returns the model and the folder it was loaded from
+    (None if built)."""
+    dev, dt = resolve_device(device), resolve_dtype(dtype)  # bad names fail before minutes of loading
+    loaded, folder = _load(model, config)
+    return loaded.to(device=dev, dtype=dt).eval(), folder
+
+
+def _load(
+    model: str | Path | None, config: str | Path | None
+) -> tuple[SeqChatForConditionalGeneration, Path | None]:
     folder = model if model is not None else (shipped_model_dir() if config is None else None)
     if folder is not None:
         return SeqChatForConditionalGeneration.from_pretrained(folder), Path(folder)

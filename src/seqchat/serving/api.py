@@ -112,9 +112,18 @@ class SeqChat:
         )  # fmt: skip
 
     @classmethod
-    def load(cls, model: str | Path | None = None, config: str | Path | None = None) -> SeqChat:
-        """Load a trained model folder, or build an (untrained) architecture from a config; default: shipped model."""
-        loaded, folder = load_model(model, config)
+    def load(
+        cls,
+        model: str | Path | None = None,
+        config: str | Path | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> SeqChat:
+        """Load a trained model folder, or build an (untrained) architecture from a config; default: shipped model.
+
+        `device`: cpu (default), cuda, cuda:N, mps or auto; `dtype`: float32 (default), bfloat16 or float16.
+        """
+        loaded, folder = load_model(model, config, device=device, dtype=dtype)
         if folder is None:
             return cls(loaded)
         try:
