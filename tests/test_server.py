@@ -83,6 +83,9 @@ def test_chat_takes_a_dict_of_sequences_and_history(client):
         ({**CHAT, "max_new_tokens": 500}, 400, "over the limit 32"),
         ({**CHAT, "task": "promotor"}, 400, "unknown task 'promotor'"),
         ({"messages": "hi"}, 422, "messages"),
+        # an unknown field is refused, never ignored; `stream` points to the endpoint that streams
+        ({**CHAT, "stream": True}, 422, "unknown field 'stream': for a streamed answer POST to /v1/chat/completions"),
+        ({**CHAT, "max_tokens": 5}, 422, "unknown field 'max_tokens'"),
     ],
 )
 def test_bad_chat_requests_get_one_json_error(client, body, status, message):

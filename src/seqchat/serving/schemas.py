@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from seqchat.serving.attribution import MAX_ATTRIBUTION_RESIDUES
 
@@ -56,6 +56,8 @@ Sequences = list[NamedSequence] | dict[str, str]
 class ChatRequest(BaseModel):
     """A conversation whose last message is the user's question, with the sequences it names."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt or unsupported field is an error, not ignored
+
     messages: list[Message]
     sequences: Sequences = Field(default_factory=list)
     max_new_tokens: int = Field(128, ge=1)
@@ -86,6 +88,8 @@ class ChatResponse(BaseModel):
 class PredictRequest(BaseModel):
     """One task over a list of sequences; a pair task over `pairs` (id -> {role: sequence}, roles from /v1/tasks)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt or unsupported field is an error, not ignored
+
     task: str
     sequences: Sequences = Field(default_factory=list)
     pairs: dict[str, dict[str, str]] = Field(
@@ -105,6 +109,8 @@ class PredictResponse(BaseModel):
 
 class FastaRequest(BaseModel):
     """FASTA text (e.g. an uploaded file's content)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or unsupported field is an error, not ignored
 
     fasta: str
 

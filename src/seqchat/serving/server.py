@@ -132,6 +132,11 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
         if e.get("type") == "json_invalid":
             parts.append("the request body is not valid JSON")
+        elif e.get("type") == "extra_forbidden":
+            # `stream` is the field OpenAI-style clients send: point them to the endpoint that streams
+            stream_hint = ': for a streamed answer POST to /v1/chat/completions with "stream": true'
+            hint = stream_hint if loc == "stream" else ""
+            parts.append(f"unknown field '{loc}'{hint}")
         else:
             parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
     return "; ".join(parts)
