@@ -206,17 +206,20 @@ LIMITS = """## What it cannot do
 
 - It knows only the tasks it was trained on: a question about anything else is routed to the nearest task's
   head, and the answer is about that task. Questions that do not say which dataset (e.g. which species for
-  poly(A) sites, which promoter set) are routed by wording alone.
+  poly(A) sites, which promoter window) are routed by wording alone; enhancer and enhancer-type questions are
+  often confused.
 - Its sequence knowledge is a k-mer spectrum with linear heads: position-dependent signals (splice sites,
   motif spacing) are largely out of reach, and it scores below the k-mer baseline its heads are built like
-  (docs/BENCHMARKS.md). On TF binding, histone marks and TATA promoters it is level with that baseline; the
-  difference comes from pair tasks, tasks that share their questions with another dataset, and a decoder
-  readout that loses part of the head's signal (benchmarks/readout_decomposition.py).
-- Numbers (regression answers) and free-text gene descriptions are weak; EC numbers and pair tasks have no
-  task heads, so their answers barely depend on the sequences. Some tasks get one answer for every sequence
-  (protein solubility, splice sites, poly(A) of A. thaliana in the last benchmark).
+  (docs/BENCHMARKS.md). On promoters (300 bp, all), core promoters and histone marks it is level with that
+  baseline; the difference comes from the decoder readout of the pair-task heads (antibody–antigen,
+  RNA–protein), enhancer types, protein solubility and a readout that loses part of each head's signal
+  (benchmarks/readout_decomposition.py).
+- Numbers (regression answers) and free-text gene descriptions are weak; EC numbers have no task heads, so
+  their answers barely depend on the sequences. Some tasks get one answer for every sequence (protein
+  solubility, splice sites, poly(A) of A. thaliana in the last benchmark).
 - Confidence comes from candidate scoring with Platt calibration fitted on training examples; it is not a
-  guarantee on sequences unlike the training data.
+  guarantee on sequences unlike the training data. The generated answer and the scored class disagree on
+  about one binary question in three (67% agree in the last benchmark).
 """
 
 
