@@ -208,11 +208,11 @@ def test_quiet_and_verbose_set_what_reaches_stderr(tmp_path, capsys, monkeypatch
     out, err = _build(tmp_path, capsys, monkeypatch)
     assert out == ""  # status lines are log messages on stderr, not output
     assert re.search(r"^seqchat: protein_solubility: train \d+, valid \d+, test \d+$", err, re.M), err
-    assert re.search(r"^seqchat: wrote \d+ records for 1 tasks to ", err, re.M) and "debug" not in err
+    assert re.search(r"^seqchat: wrote \d+ records for 1 tasks to ", err, re.M) and "seqchat: debug:" not in err
     assert _build(tmp_path, capsys, monkeypatch, "--quiet") == ("", "")
     assert _build(tmp_path, capsys, monkeypatch, after=["-q"]) == ("", "")  # after the subcommand too
     out, err = _build(tmp_path, capsys, monkeypatch, "-v")
-    assert "seqchat: debug: protein_solubility train: {'single': 3" in err and "seqchat: wrote " in err
+    assert "seqchat: debug: protein_solubility train: {'" in err and "seqchat: wrote " in err
     assert "seqchat: debug:" in _build(tmp_path, capsys, monkeypatch, after=["--verbose"])[1]
 
 
