@@ -187,3 +187,37 @@ def test_stats_prints_every_card(built, capsys):
 def test_stats_on_a_missing_build_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path)]) == 2
     assert "run `seqchat data build" in capsys.readouterr().err
+
+
+
+def _build(tmp_path, capsys, monkeypatch, *before, after=(), progress=None):
+    """`seqchat [before] data build ... [after]` of one small task, in-process; returns (stdout, stderr)."""
+    if progress is None:
+        monkeypatch.delenv("SEQCHAT_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("SEQCHAT_PROGRESS", progress)
+    out = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+    argv = [*before, "data", "build", "--out", str(out), "--tasks", "protein_solubility", "--max-per-split", "3",
+            "--no-multi", *after]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_quiet_and_verbose_set_what_reaches_stderr(tmp_path, capsys, monkeypatch):
+    out, err = _build(tmp_path, capsys, monkeypatch)
+    assert out == ""  # status lines are log messages on stderr, not output
+    assert re.search(r"^seqchat: protein_solubility: train \d+, valid \d+, test \d+$", err, re.M), err
+    assert re.search(r"^seqchat: wrote \d+ records for 1 tasks to ", err, re.M) and "seqchat: debug:" not in err
+    assert _build(tmp_path, capsys, monkeypatch, "--quiet") == ("", "")
+    assert _build(tmp_path, capsys, monkeypatch, after=["-q"]) == ("", "")  # after the subcommand too
+    out, err = _build(tmp_path, capsys, monkeypatch, "-v")
+    assert "seqchat: debug: protein_solubility train: {'" in err and "seqchat: wrote " in err
+    assert "seqchat: debug:" in _build(tmp_path, capsys, monkeypatch, after=["--verbose"])[1]
+
+
+def test_progress_bar_forced_on_and_off_by_quiet(tmp_path, capsys, monkeypatch):
+    err = _build(tmp_path, capsys, monkeypatch, progress="1")[1]
+    assert "data build: 100%" in err and "1/1" in err
+    assert "data build:" not in _build(tmp_path, capsys, monkeypatch)[1]  # captured stderr is not a terminal
+    assert _build(tmp_path, capsys, monkeypatch, "--quiet", progress="1") == ("", "")

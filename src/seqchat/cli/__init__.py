@@ -8,12 +8,17 @@ arguments.
 from __future__ import annotations
 
 import argparse
+import logging
+import platform
 import sys
 from types import ModuleType
 
 from seqchat import __version__
 from seqchat.cli import chat, data, evaluation, gene, serving, training
+from seqchat.cli.logs import add_log_options, add_log_options_to_subcommands, configure_logging
 from seqchat.errors import SeqChatInputError
+
+log = logging.getLogger(__name__)
 
 # command -> the module that defines its parser (`register(subparsers)`, which sets `func`) and its handler
 COMMANDS: dict[str, ModuleType] = {
@@ -38,15 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="seqchat", description="Chat about DNA, RNA and protein sequences.")
     parser.add_argument("--version", action="version", version=f"seqchat {__version__}")
+    add_log_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for module in dict.fromkeys(COMMANDS.values()):
         module.register(sub)
+    add_log_options_to_subcommands(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    log.debug("seqchat %s on Python %s; arguments %s", __version__, platform.python_version(),
+              sys.argv[1:] if argv is None else argv)  # fmt: skip
     try:
         return int(args.func(args) or 0)
     except SeqChatInputError as e:

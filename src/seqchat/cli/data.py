@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from seqchat.data.examples import write_examples
 from seqchat.data.userdata import register_user_task
 from seqchat.errors import SeqChatInputError
 from seqchat.tasks.registry import TASKS
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -94,9 +97,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         multi=not args.no_multi,
     )
     t0 = time.time()
-    manifest = build_dataset(args.out, cfg, log=print)
+    manifest = build_dataset(args.out, cfg)
     total = sum(sum(v.values()) for v in manifest["records"].values())
-    print(f"wrote {total} records for {len(manifest['tasks'])} tasks to {args.out} in {time.time() - t0:.1f} s")
+    log.info(f"wrote {total} records for {len(manifest['tasks'])} tasks to {args.out} in {time.time() - t0:.1f} s")
     return 0
 
 
@@ -182,12 +185,12 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_examples(args: argparse.Namespace) -> int:
     """Write docs/data_examples.md."""
     n = write_examples(args.out, seed=args.seed)
-    print(f"wrote {n} conversations to {args.out}")
+    log.info(f"wrote {n} conversations to {args.out}")
     return 0
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
     """Write one pretraining corpus."""
     n = write_corpus(args.modality, args.out, args.max)
-    print(f"wrote {n} {args.modality} sequences to {args.out}")
+    log.info(f"wrote {n} {args.modality} sequences to {args.out}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from importlib import resources
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[3]  # a source checkout (runs/ lives the
 # the transformer-encoder recipe: the specialist fine-tunes its encoder architecture per task
 TRAIN_RECIPE = Path(str(resources.files("seqchat"))) / "configs" / "train" / "transformer-encoders.yaml"
 SYSTEMS = ("seqchat", "specialist", "kmer", "zeroshot")
+log = logging.getLogger(__name__)
 CALIBRATION_TRAIN = 200  # training-split examples per class task that fit seqchat's calibrator (≥200, never test)
 
 
@@ -165,7 +167,7 @@ def _run(args: argparse.Namespace, name: str, system: Any, tasks: list[str], con
     run = run_benchmark(name, system, tasks, args.out, split=args.split, max_per_task=args.max_per_task,
                         seed=args.seed, config=config, resume=args.resume, plots=not args.no_plots,
                         command=_command(args))  # fmt: skip
-    print(f"{name}: {run['examples']} examples in {run['seconds']:.0f} s; results in {args.out}/results.md")
+    log.info(f"{name}: {run['examples']} examples in {run['seconds']:.0f} s; results in {args.out}/results.md")
     return run
 
 
@@ -201,7 +203,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         info = {"fitted_by": run["command"], "data_version": run["data_version"], "git_sha": run["git_sha"]}
         save_calibrators(Path(args.out) / CALIBRATION_FILE, calibrators, info)
         if args.save_calibration and args.model:
-            print("calibrators written to", save_calibrators(Path(args.model) / CALIBRATION_FILE, calibrators, info))
+            written = save_calibrators(Path(args.model) / CALIBRATION_FILE, calibrators, info)
+            log.info(f"calibrators written to {written}")
     return 0
 
 
@@ -281,8 +284,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(1)  # the per-task time cap is stated for one thread
         if "encoder" in cfg.kinds and not all(cfg.pretrained().values()):
-            print("seqchat: warning: specialist encoders are built-in configs with random weights (not pretrained)",
-                  file=sys.stderr)  # fmt: skip
+            log.warning("specialist encoders are built-in configs with random weights (not pretrained)")
         system = specialist_system(cfg)
         kept = [t for t in tasks if get_task(t).task_type in SPECIALIST_TYPES]
         config = cfg.describe()
@@ -298,7 +300,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the benchmark report."""
     from seqchat.evaluation.report import write_report  # start-up: loads the model code (transformers)
 
-    print("wrote", write_report(args.runs, args.out, args.gene_json, args.gene_ablation))
+    log.info(f"wrote {write_report(args.runs, args.out, args.gene_json, args.gene_ablation)}")
     return 0
 
 
@@ -312,7 +314,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     shared += ["--max-per-task", str(args.max_per_task)] if args.max_per_task else []
     shared += ["--resume"] if args.resume else []
     shared += ["--threads", str(args.threads)] if args.threads else []
-    for name in systems:
+    for i, name in enumerate(systems, 1):
+        log.info(f"benchmark: system {i}/{len(systems)}: {name}")
         argv = ["eval"] if name == "seqchat" else ["baseline", name]
         argv += shared + ["--out", str(Path(args.runs) / name)]
         argv += ["--model", args.model] if name == "seqchat" and args.model else []

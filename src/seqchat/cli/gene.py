@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ import numpy as np
 from seqchat.evaluation.gene_report import build_report, render_report
 from seqchat.evaluation.homology import run_transfer
 from seqchat.evaluation.retrieval import run_retrieval
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,7 +124,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             label, _, path = item.partition("=")
             encoders[label if path else Path(label).name] = path or label
         res = build_report(
-            encoders, args.device, not args.no_mmseqs, lambda m: print(m, file=sys.stderr), args.encoder_sets
+            encoders, args.device, not args.no_mmseqs, log.info, args.encoder_sets
         )
         parts += [a for item in args.encoder for a in ("--encoder", item)]
         parts += ["--encoder-sets", *args.encoder_sets] if args.encoder else []
@@ -136,5 +138,5 @@ def cmd_report(args: argparse.Namespace) -> int:
     Path(args.out).write_text(
         render_report(res, " ".join(shlex.quote(p) if i else p for i, p in enumerate(parts)))
     )
-    print(f"wrote {args.out}")
+    log.info(f"wrote {args.out}")
     return 0

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from seqchat.cli.argtypes import add_device_options, port_number, positive_int
@@ -22,6 +22,8 @@ from seqchat.serving.predict import (
 from seqchat.serving.schemas import Limits
 from seqchat.serving.server import allowed_hosts, create_app
 from seqchat.tasks.registry import get_task
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,8 +62,8 @@ def run_predict(args: argparse.Namespace) -> int:
         else:
             s = predict_fasta(bot.model, args.task, fastas[0], args.out, **kwargs)
     except KeyboardInterrupt:
-        print(f"\nseqchat predict: interrupted; every finished chunk is saved in {args.out}: run the same "
-              "command again to resume where it stopped", file=sys.stderr)  # fmt: skip
+        log.warning(f"predict interrupted; every finished chunk is saved in {args.out}: run the same "
+                    "command again to resume where it stopped")  # fmt: skip
         return 130
     parts = [f"{s.predicted} sequences predicted in {s.seconds:.1f} s ({s.per_second:.1f} sequences/s)"]
     if s.already_done:
@@ -69,7 +71,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if s.skipped:
         parts.append(f"{len(s.skipped)} skipped: {', '.join(i for i, _ in s.skipped[:10])}"
                      + (" ..." if len(s.skipped) > 10 else ""))  # fmt: skip
-    print("seqchat predict: " + "; ".join(parts) + f" -> {args.out}", file=sys.stderr)
+    log.info("predict: " + "; ".join(parts) + f" -> {args.out}")
     return 0
 
 
@@ -113,7 +115,7 @@ def run_serve(args: argparse.Namespace) -> int:
                     predict_chunk=args.predict_chunk,
                     max_attribution_residues=args.max_attribution_residues)  # fmt: skip
     bot = SeqChat.load(model=args.model, config=args.config, device=args.device, dtype=args.dtype)
-    print(f"seqchat: serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    log.info(f"serving on http://{args.host}:{args.port}/ (API docs at /docs)")
     model_id = Path(args.model).name if args.model else Path(args.config).stem if args.config else DEFAULT_CONFIG
     app = create_app(bot, limits, allowed_hosts(args.host, args.allowed_host), model_id)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

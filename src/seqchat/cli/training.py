@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -15,6 +16,8 @@ from seqchat.errors import SeqChatInputError
 from seqchat.tasks.registry import get_task
 from seqchat.training.instruct import InstructJob, load_records
 from seqchat.training.loop import latest_checkpoint, train
+
+log = logging.getLogger(__name__)
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -117,8 +120,8 @@ def run_train_heads(args: argparse.Namespace) -> int:
     if args.max_train is not None:
         cfg.max_train = args.max_train
     train_heads(cfg, args.out)
-    print(f"[train-heads] done: encoder folders under {args.out}; use them as "
-          f"{{kind: features, init_from: {args.out}/<encoder>}}", flush=True)
+    log.info(f"[train-heads] done: encoder folders under {args.out}; use them as "
+             f"{{kind: features, init_from: {args.out}/<encoder>}}")  # fmt: skip
     return 0
 
 

@@ -10,6 +10,7 @@ Layout of a build directory:
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import statistics
@@ -27,10 +28,12 @@ from seqchat.data.sources import LOADERS
 from seqchat.data.sources.pairs import PAIR_LOADERS, pair_test_keys, resolve_pair_splits
 from seqchat.data.splits import TaskSplits, resolve_splits, test_keys
 from seqchat.errors import SeqChatInputError
+from seqchat.progress import progress_bar
 from seqchat.tasks import templates as T
 from seqchat.tasks.registry import TASKS, TaskSpec, get_task
 
 SPLITS = ("train", "valid", "test")
+logger = logging.getLogger(__name__)
 _NAME_OK = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _SINGLE_NAMES = ("seq", "seq1", "query", "x", "myseq", "input", "s1", "dna1", "sample")
 _PAIR_NAMES = (
@@ -539,15 +542,20 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
 
 
 def build_dataset(out_dir: str | Path, cfg: BuildConfig | None = None, log: Any = None) -> dict[str, Any]:
-    """Write every task's conversations, the data cards and a manifest; return the manifest."""
+    """Write every task's conversations, the data cards and a manifest; return the manifest. One line per task
+    goes to `log` (default: this module's logger at INFO); a progress bar counts the tasks (`seqchat.progress`)."""
     cfg = cfg or BuildConfig()
+    say = log or logger.info
     names = list(cfg.tasks or TASKS)
     for n in names:
         get_task(n)
     out = Path(out_dir)
     t0 = time.time()
     counts: dict[str, dict[str, int]] = {}
+    kinds = ("_multi_task", "_cross_modal") if cfg.multi else ()
+    bar = progress_bar(total=len(names) + len(kinds), desc="data build", unit="task")
     for name in names:
+        bar.set_postfix_str(name)
         task = get_task(name)
         built: dict[str, Counter] = {}
         used: dict[str, set[str]] = {}
@@ -558,23 +566,26 @@ def build_dataset(out_dir: str | Path, cfg: BuildConfig | None = None, log: Any 
             _write_jsonl(
                 out / split / f"{name}.jsonl", (r.to_json(f"{name}/{split}/{i:06d}") for i, r in enumerate(recs))
             )
+            logger.debug("%s %s: %s", name, split, dict(built[split]))
         card = task_card(task, built, used)
         (out / "cards").mkdir(parents=True, exist_ok=True)
         (out / "cards" / f"{name}.json").write_text(json.dumps(card, indent=1, ensure_ascii=False), encoding="utf-8")
         counts[name] = {s: sum(built[s].values()) for s in SPLITS}
-        if log:
-            log(f"{name}: " + ", ".join(f"{s} {counts[name][s]}" for s in SPLITS))
-    if cfg.multi:
-        for kind, make in (("_multi_task", multi_task_records), ("_cross_modal", cross_modal_records)):
-            counts[kind] = {}
-            for split in SPLITS:
-                recs = make(names, split, cfg)
-                counts[kind][split] = _write_jsonl(
-                    out / split / f"{kind}.jsonl",
-                    (r.to_json(f"{kind[1:]}/{split}/{i:06d}") for i, r in enumerate(recs)),
-                )
-            if log:
-                log(f"{kind}: " + ", ".join(f"{s} {counts[kind][s]}" for s in SPLITS))
+        say(f"{name}: " + ", ".join(f"{s} {counts[name][s]}" for s in SPLITS))
+        bar.update(1)
+    makers = {"_multi_task": multi_task_records, "_cross_modal": cross_modal_records}
+    for kind in kinds:
+        bar.set_postfix_str(kind)
+        counts[kind] = {}
+        for split in SPLITS:
+            recs = makers[kind](names, split, cfg)
+            counts[kind][split] = _write_jsonl(
+                out / split / f"{kind}.jsonl",
+                (r.to_json(f"{kind[1:]}/{split}/{i:06d}") for i, r in enumerate(recs)),
+            )
+        say(f"{kind}: " + ", ".join(f"{s} {counts[kind][s]}" for s in SPLITS))
+        bar.update(1)
+    bar.close()
     manifest = {
         "config": asdict(cfg),
         "tasks": names,

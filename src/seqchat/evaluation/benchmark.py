@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import logging
 import platform
 import subprocess
 import sys
@@ -37,10 +38,13 @@ from seqchat.data.sampling import sample_examples
 from seqchat.errors import SeqChatInputError
 from seqchat.evaluation.metrics import auroc, evaluate_predictions
 from seqchat.evaluation.plots import plot_task
+from seqchat.progress import progress_bar
 from seqchat.tasks.answers import class_order
 from seqchat.tasks.parsing import normalize_ec
 from seqchat.tasks.predict import TaskPrediction
 from seqchat.tasks.registry import CLASS_TYPES, TASKS, TaskSpec, get_task
+
+logger = logging.getLogger(__name__)
 
 # registry metric names that are not METRICS names (older registry spellings), per registry task type
 _METRIC_NAMES: dict[str, dict[str, str]] = {
@@ -262,10 +266,6 @@ def _long_rows(system: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
     return out
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)  # progress of long runs shows up in redirected logs too
-
-
 def run_benchmark(
     system_name: str,
     system: System,
@@ -281,12 +281,16 @@ def run_benchmark(
     command: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run one system over tasks and write the run folder (see the module docstring); returns run.json's content."""
+    """Run one system over tasks and write the run folder (see the module docstring); returns run.json's content.
+    One line per task goes to `log` (default: this module's logger at INFO); a progress bar counts the tasks."""
+    say = log or logger.info
     out = Path(out_dir)
     (out / "tasks").mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     rows: list[dict[str, Any]] = []
-    for name in tasks:
+    bar = progress_bar(list(tasks), desc=system_name, unit="task")
+    for name in bar:
+        bar.set_postfix_str(name)
         task = get_task(name)
         done = out / "tasks" / f"{name}.json"
         sample = {"split": split, "max_per_task": max_per_task, "seed": seed}
@@ -296,8 +300,9 @@ def run_benchmark(
             if row.get("sample") == sample:
                 rows.append(row)
                 continue
-            (log or _print)(f"[{system_name}] {name}: redone (stored run used {row.get('sample')})")
+            say(f"[{system_name}] {name}: redone (stored run used {row.get('sample')})")
         examples = sample_examples(name, split, max_per_task, seed)
+        logger.debug("[%s] %s: %d %s examples", system_name, name, len(examples), split)
         if not examples:
             raise SeqChatInputError(f"task '{name}' has no {split} examples")
         t0 = time.perf_counter()
@@ -326,7 +331,7 @@ def run_benchmark(
         done.write_text(json.dumps(row, indent=1, default=str))
         rows.append(row)
         main = metrics.get(task.metric, float("nan"))
-        (log or _print)(f"[{system_name}] {name}: {task.metric} {_fmt(main)}  "
+        say(f"[{system_name}] {name}: {task.metric} {_fmt(main)}  "
             f"n={metrics['n']} unparsed={metrics['n_unparsed']}  "
             f"{row['examples_per_s']:.2f} ex/s")  # fmt: skip
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:

@@ -7,7 +7,7 @@ a device in a floating-point precision (`resolve_device`, `resolve_dtype`).
 
 from __future__ import annotations
 
-import sys
+import logging
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from seqchat.modeling.config import SeqChatConfig
 from seqchat.modeling.devices import resolve_device, resolve_dtype
 from seqchat.modeling.model import SeqChatForConditionalGeneration
 
+log = logging.getLogger(__name__)
 DEFAULT_CONFIG = "seqchat-small"  # the shipped model's folder and its architecture's YAML
 
 
@@ -54,9 +55,7 @@ def _load(
     if folder is not None:
         return SeqChatForConditionalGeneration.from_pretrained(folder), Path(folder)
     cfg = SeqChatConfig.from_file(config or default_config_path())
-    print(
-        "seqchat: warning: no trained model given; the encoders and projector are randomly initialised, "
-        "so answers ignore the sequences",
-        file=sys.stderr,
+    log.warning(
+        "no trained model given; the encoders and projector are randomly initialised, so answers ignore the sequences"
     )
     return SeqChatForConditionalGeneration(cfg), None

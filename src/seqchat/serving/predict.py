@@ -14,8 +14,8 @@ already holds. A record that is not a valid sequence for the task is reported wi
 from __future__ import annotations
 
 import csv
+import logging
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Sequence as Seq
@@ -32,8 +32,11 @@ from seqchat.modeling.sequences import (
     iter_fasta_records,
     make_sequence,
 )
+from seqchat.progress import progress_bar
 from seqchat.tasks.predict import MODES, predict_task
 from seqchat.tasks.registry import CLASS_TYPES, get_task
+
+log = logging.getLogger(__name__)
 
 
 def resolved_mode(task_name: str, mode: str) -> str:
@@ -392,18 +395,15 @@ def predict_records(
     reported with its id and skipped. With `num_shards` N, only the records at positions `shard_index` mod N
     are predicted, so N processes with their own --out split one input; their rows together are one run's."""
     check_shard(num_shards, shard_index)
-    from tqdm import tqdm
-
     out = Path(out)
     columns = prediction_columns(task_name, mode)
     done = _done_ids(out, columns)
     summary = PredictSummary(already_done=len(done))
-    # tqdm.write keeps warnings from breaking the progress bar line
-    warn = warn or (lambda msg: tqdm.write(f"seqchat: warning: {msg}", file=sys.stderr))
+    warn = warn or log.warning  # the command line's log handler writes above the progress bar
     max_len = model.config.max_sequence_length
     seen: set[str] = set()
     own = len(range(shard_index, total, num_shards))  # this shard's share of the records
-    bar = tqdm(total=own, unit="seq", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=own, unit="seq", enabled=progress)
 
     def valid_records() -> Iterator[tuple[str, TaskInput]]:
         for position, (rid, raw) in enumerate(records):
@@ -431,7 +431,8 @@ def predict_records(
     t0 = time.perf_counter()
     new_file = not out.exists() or out.stat().st_size == 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", newline="", encoding="utf-8") as dst:
+    # the bar is closed on Ctrl-C too, so the message after it starts on a line of its own
+    with bar, open(out, "a", newline="", encoding="utf-8") as dst:
         writer = csv.DictWriter(dst, fieldnames=columns)
         if new_file:
             writer.writeheader()
@@ -447,6 +448,5 @@ def predict_records(
             model.encoder_cache.clear()
             summary.predicted += len(chunk)
             bar.update(len(chunk))
-    bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -13,6 +13,7 @@ found there, so an interrupted run resumes per task. The folder `<out>/<encoder>
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ from seqchat.tasks.predict import class_keys
 from seqchat.tasks.registry import get_task
 from seqchat.training.loop import TrainConfig, train
 from seqchat.training.supervised import MultitaskJob, pair_tasks, single_sequence_tasks
+
+log = logging.getLogger(__name__)
 
 
 def _default_encoders() -> dict[str, dict[str, Any]]:
@@ -353,7 +356,7 @@ def _encoder_spec(cfg: HeadsConfig, name: str, heads: dict[str, list[str]]) -> d
 
 
 def _say(msg: str) -> None:
-    print(f"[train-heads] {msg}", flush=True)
+    log.info(f"[train-heads] {msg}")
 
 
 def train_encoder_heads(cfg: HeadsConfig, name: str, out: Path) -> dict[str, dict[str, Any]]:

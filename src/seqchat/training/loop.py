@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import random
 import time
@@ -22,6 +23,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqchat.errors import SeqChatInputError
+from seqchat.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -148,9 +152,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer) -> dict:
 
 # ---- the loop ---------------------------------------------------------------------------------
 def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, dynamic_ncols=True, unit="step")
+    return progress_bar(total=total, initial=initial, enabled=enabled, unit="step")
 
 
 def train(job: Job, cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -180,7 +182,7 @@ def train(job: Job, cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     start = 0
     ckpt = latest_checkpoint(out) if resume else None
     if resume and ckpt is None and acc.is_main_process:
-        print(f"seqchat: no checkpoint in {out}/checkpoints; starting from step 0")
+        log.warning(f"no checkpoint in {out}/checkpoints; starting from step 0")
     if ckpt is not None:
         start = load_checkpoint(ckpt, model, optimizer)["step"]
     model, optimizer = acc.prepare(model, optimizer)
